@@ -1,0 +1,178 @@
+//! The consumer loop: pull a batch, let the service decide about each message, apply the
+//! decisions. The service commits its effects before it answers, so an ack always follows a
+//! commit, and a crash before the ack means a redelivery the service recognises.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::message::AckKind;
+use async_nats::jetstream::Message;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::connect::Bus;
+use crate::publish::{ContentType, Outgoing};
+
+/// Header on a dead letter: why the service gave up.
+pub const HEADER_DEAD_REASON: &str = "Tiendo-Dead-Reason";
+/// Header on a dead letter: the subject the message was first published to.
+pub const HEADER_DEAD_SUBJECT: &str = "Tiendo-Dead-Subject";
+
+/// One message handed to a service.
+pub struct Delivery {
+    pub message: Message,
+    /// Position in its stream: stable across redeliveries, so derived ids are too.
+    pub stream_seq: u64,
+    /// 1 on first delivery.
+    pub delivered: i64,
+}
+
+impl Delivery {
+    fn new(message: Message) -> Self {
+        let (stream_seq, delivered) = message.info().map(|i| (i.stream_sequence, i.delivered)).unwrap_or((0, 1));
+        Self { message, stream_seq, delivered }
+    }
+
+    pub fn payload(&self) -> &Bytes {
+        &self.message.payload
+    }
+
+    pub fn subject(&self) -> &str {
+        self.message.subject.as_str()
+    }
+
+    /// A header's value, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str())
+    }
+}
+
+/// What the service decided about one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Done: its effects are committed (or it needed none).
+    Ack,
+    /// A passing fault (database down, bus busy): deliver again after the delay.
+    Retry(Duration),
+    /// It can never be processed: move it to the dead-letter subject with this reason.
+    DeadLetter(String),
+}
+
+/// A service's batch handler.
+pub trait Handler: Send + Sync {
+    /// Decides about every message of the batch, in order; returns one decision per message.
+    fn handle(&self, batch: &[Delivery]) -> impl Future<Output = Vec<Decision>> + Send;
+
+    /// Called when a message is moved to the dead-letter subject, for the service to count.
+    fn dead_lettered(&self, _delivery: &Delivery, _reason: &str) {}
+}
+
+/// Runs `handler` over `consumer` until `shutdown` is cancelled. The batch in hand is finished
+/// first, so a graceful stop leaves nothing half done.
+pub async fn run<H: Handler>(
+    bus: &Bus,
+    consumer: PullConsumer,
+    service: &str,
+    batch_size: usize,
+    max_deliver: i64,
+    handler: &H,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(batch_size)
+        .heartbeat(Duration::from_secs(5))
+        .expires(Duration::from_secs(30))
+        .messages()
+        .await?;
+    let mut chunks = messages.ready_chunks(batch_size);
+    loop {
+        let chunk = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            chunk = chunks.next() => chunk,
+        };
+        let Some(chunk) = chunk else {
+            anyhow::bail!("{service}: the consumer's message stream ended");
+        };
+        let mut batch = Vec::with_capacity(chunk.len());
+        for item in chunk {
+            match item {
+                Ok(m) => batch.push(Delivery::new(m)),
+                Err(e) => tracing::warn!(service, error = %e, "consumer stream error; continuing"),
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let decisions = handler.handle(&batch).await;
+        debug_assert_eq!(decisions.len(), batch.len());
+        for (delivery, decision) in batch.iter().zip(decisions) {
+            settle(bus, service, max_deliver, delivery, decision, handler).await;
+        }
+    }
+}
+
+async fn settle<H: Handler>(bus: &Bus, service: &str, max_deliver: i64, d: &Delivery, decision: Decision, handler: &H) {
+    let decision = match decision {
+        Decision::Retry(_) if max_deliver > 0 && d.delivered >= max_deliver => {
+            Decision::DeadLetter(format!("still failing after {} deliveries", d.delivered))
+        }
+        other => other,
+    };
+    let result = match decision {
+        Decision::Ack => d.message.ack().await,
+        Decision::Retry(delay) => d.message.ack_with(AckKind::Nak(Some(delay))).await,
+        Decision::DeadLetter(reason) => {
+            tracing::error!(service, seq = d.stream_seq, %reason, "moving message to the dead-letter subject");
+            match dead_letter(bus, service, d, &reason).await {
+                Ok(()) => {
+                    handler.dead_lettered(d, &reason);
+                    d.message.ack_with(AckKind::Term).await
+                }
+                // Not stored anywhere yet: let it come back rather than lose it.
+                Err(e) => {
+                    tracing::error!(service, error = %e, "dead-letter publish failed; will retry");
+                    d.message.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))).await
+                }
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(service, seq = d.stream_seq, error = %e, "acknowledgement not sent; the message will be redelivered");
+    }
+}
+
+async fn dead_letter(bus: &Bus, service: &str, d: &Delivery, reason: &str) -> anyhow::Result<()> {
+    use async_nats::jetstream::message::PublishMessage;
+    let publish = PublishMessage::build()
+        .payload(d.payload().clone())
+        .message_id(format!("dl:{service}:{}", d.stream_seq))
+        .header(HEADER_DEAD_REASON, reason)
+        .header(HEADER_DEAD_SUBJECT, d.subject());
+    let publish = match d.header("Content-Type") {
+        Some(ct) => publish.header("Content-Type", ct),
+        None => publish,
+    };
+    bus.js.send_publish(bus.names.dead_letter(service), publish).await?.await?;
+    Ok(())
+}
+
+/// Convenience for handlers that publish: an [`Outgoing`] built from parts.
+pub fn outgoing(subject: String, msg_id: String, payload: Vec<u8>, content_type: ContentType) -> Outgoing {
+    Outgoing { subject, msg_id, payload: Bytes::from(payload), content_type }
+}
+
+/// Publishes what a stateless service made of a batch; if the bus does not take it all, every
+/// message that was to be acked is retried instead. Safe because the outgoing ids derive from
+/// stream positions: the retry republishes the same ids and JetStream drops the copies.
+pub async fn publish_or_retry(bus: &Bus, service: &str, out: Vec<Outgoing>, decisions: &mut [Decision]) {
+    if let Err(e) = bus.publish_all(out).await {
+        tracing::warn!(service, error = %e, "publishing failed; retrying the batch");
+        decisions
+            .iter_mut()
+            .filter(|d| **d == Decision::Ack)
+            .for_each(|d| *d = Decision::Retry(Duration::from_secs(1)));
+    }
+}

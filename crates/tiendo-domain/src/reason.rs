@@ -1,0 +1,81 @@
+//! Rejection reason codes. A wire contract: departments match on these strings.
+
+use std::fmt;
+
+/// Why an observation was refused. Each maps to one string on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// Not decodable: not JSON or protobuf, wrong JSON types, unknown fields.
+    Malformed,
+    /// A field is missing or has the wrong shape (event id, period, figure).
+    InvalidField,
+    /// The indicator is not in the catalog.
+    UnknownIndicator,
+    /// The organisation unit is not in the catalog's tree.
+    UnknownOrgUnit,
+    /// The department does not own the indicator, or is not a known department.
+    Forbidden,
+    /// The period has not begun yet.
+    FuturePeriod,
+    /// A number outside what it can be: negative counts, numerator above denominator, a
+    /// percentage outside 0..100, NaN or infinity.
+    OutOfRange,
+}
+
+impl RejectReason {
+    /// Every reason, in documentation order.
+    pub const ALL: [RejectReason; 7] = [
+        RejectReason::Malformed,
+        RejectReason::InvalidField,
+        RejectReason::UnknownIndicator,
+        RejectReason::UnknownOrgUnit,
+        RejectReason::Forbidden,
+        RejectReason::FuturePeriod,
+        RejectReason::OutOfRange,
+    ];
+
+    /// The code on the wire and in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::Malformed => "malformed",
+            RejectReason::InvalidField => "invalid_field",
+            RejectReason::UnknownIndicator => "unknown_indicator",
+            RejectReason::UnknownOrgUnit => "unknown_org_unit",
+            RejectReason::Forbidden => "forbidden",
+            RejectReason::FuturePeriod => "future_period",
+            RejectReason::OutOfRange => "out_of_range",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refusal: the reason code and what the clerk should fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: RejectReason,
+    pub detail: String,
+}
+
+impl Refusal {
+    pub fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
+        Self { reason, detail: detail.into() }
+    }
+}
+
+impl Refusal {
+    /// The rejection message sent to the department.
+    pub fn to_wire(&self, event_id: &str, department: &str, at: &str) -> tiendo_proto::v1::Rejection {
+        tiendo_proto::v1::Rejection {
+            event_id: event_id.to_owned(),
+            department: department.to_owned(),
+            reason: self.reason.as_str().to_owned(),
+            detail: self.detail.clone(),
+            at: at.to_owned(),
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Validation: a received observation becomes an [`Observation`] the rest of the pipeline can
+//! trust, or a [`Refusal`] that tells the department what to fix.
+
+use chrono::{DateTime, NaiveDate};
+use tiendo_proto::v1::{ReceivedObservation, ValidObservation};
+
+use crate::catalog::Catalog;
+use crate::ids::{DepartmentCode, EventId, IndicatorId, OrgUnitCode};
+use crate::period::Period;
+use crate::reason::{Refusal, RejectReason};
+
+/// Largest count accepted: beyond 2^53 a count cannot be carried exactly as a JSON number.
+pub const MAX_COUNT: f64 = 9_007_199_254_740_992.0;
+
+/// Longest accepted note, in characters.
+pub const MAX_NOTE_CHARS: usize = 2000;
+
+/// A reported figure: always a percentage, and the counts behind it when the department gave them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figure {
+    value: f64,
+    counts: Option<(u64, u64)>,
+}
+
+impl Figure {
+    /// Percentage, 0..=100.
+    pub fn value(&self) -> f64 {
+        self.value
+    }
+
+    /// `(numerator, denominator)`, denominator > 0 and numerator ≤ denominator.
+    pub fn counts(&self) -> Option<(u64, u64)> {
+        self.counts
+    }
+}
+
+/// An observation that passed every check against the catalog.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    event_id: EventId,
+    department: DepartmentCode,
+    indicator: IndicatorId,
+    org_unit: OrgUnitCode,
+    period: Period,
+    figure: Figure,
+    reported_at: String,
+    received_at: String,
+    source_seq: u64,
+    source_index: u32,
+    note: String,
+}
+
+impl Observation {
+    pub fn event_id(&self) -> &EventId {
+        &self.event_id
+    }
+    pub fn department(&self) -> &DepartmentCode {
+        &self.department
+    }
+    pub fn indicator(&self) -> &IndicatorId {
+        &self.indicator
+    }
+    pub fn org_unit(&self) -> &OrgUnitCode {
+        &self.org_unit
+    }
+    pub fn period(&self) -> Period {
+        self.period
+    }
+    pub fn figure(&self) -> Figure {
+        self.figure
+    }
+}
+
+impl From<&Observation> for ValidObservation {
+    fn from(o: &Observation) -> Self {
+        ValidObservation {
+            event_id: o.event_id.to_string(),
+            department: o.department.to_string(),
+            indicator: o.indicator.to_string(),
+            org_unit: o.org_unit.to_string(),
+            period: o.period.to_string(),
+            value: o.figure.value,
+            numerator: o.figure.counts.map(|c| c.0),
+            denominator: o.figure.counts.map(|c| c.1),
+            reported_at: o.reported_at.clone(),
+            received_at: o.received_at.clone(),
+            source_seq: o.source_seq,
+            source_index: o.source_index,
+            note: o.note.clone(),
+        }
+    }
+}
+
+/// Shortens what a sender wrote before quoting it back, so a rejection stays readable.
+pub fn quote(s: &str) -> String {
+    const MAX: usize = 64;
+    if s.chars().count() <= MAX {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(MAX).collect();
+        out.push('…');
+        out
+    }
+}
+
+fn refuse(reason: RejectReason, detail: impl Into<String>) -> Refusal {
+    Refusal::new(reason, detail)
+}
+
+/// Checks one received observation against the catalog, on `today` (for future periods).
+pub fn validate(received: &ReceivedObservation, catalog: &Catalog, today: NaiveDate) -> Result<Observation, Refusal> {
+    use RejectReason::*;
+    let Some(raw) = received.observation.as_ref() else {
+        return Err(refuse(Malformed, "the message carries no observation"));
+    };
+    let event_id = EventId::parse(&raw.event_id).map_err(|e| refuse(InvalidField, e.to_string()))?;
+
+    let department = catalog.department(&received.department).ok_or_else(|| {
+        refuse(Forbidden, format!("`{}` is not a department known to tiendo", quote(&received.department)))
+    })?;
+    if raw.indicator.is_empty() {
+        return Err(refuse(InvalidField, "indicator is required, e.g. \"smartphone_adults\""));
+    }
+    let indicator = catalog.indicator(&raw.indicator).ok_or_else(|| {
+        refuse(UnknownIndicator, format!("indicator `{}` is not in the catalog", quote(&raw.indicator)))
+    })?;
+    if !indicator.is_owned_by(&department.code) {
+        let owners: Vec<&str> = indicator.owners.iter().map(|o| o.as_str()).collect();
+        return Err(refuse(
+            Forbidden,
+            format!(
+                "indicator `{}` is reported by {}, not by `{}`",
+                indicator.id,
+                owners.join(" and "),
+                department.code
+            ),
+        ));
+    }
+    if raw.org_unit.is_empty() {
+        return Err(refuse(InvalidField, "org_unit is required, e.g. \"89\" for the province"));
+    }
+    let unit = catalog.unit(&raw.org_unit).ok_or_else(|| {
+        refuse(UnknownOrgUnit, format!("org_unit `{}` is not in the organisation tree", quote(&raw.org_unit)))
+    })?;
+
+    let period: Period =
+        raw.period.parse().map_err(|e: crate::period::PeriodError| refuse(InvalidField, e.to_string()))?;
+    if period.frequency() != indicator.reported {
+        return Err(refuse(
+            InvalidField,
+            format!(
+                "indicator `{}` is reported {}: period must be {}, got `{}`",
+                indicator.id,
+                indicator.reported.as_str(),
+                indicator.reported.example(),
+                period
+            ),
+        ));
+    }
+    if period.is_after(today) {
+        return Err(refuse(FuturePeriod, format!("period {period} has not begun yet (today is {today})")));
+    }
+
+    let figure = figure(raw.value, raw.numerator, raw.denominator)?;
+
+    if !raw.reported_at.is_empty() && DateTime::parse_from_rfc3339(&raw.reported_at).is_err() {
+        return Err(refuse(
+            InvalidField,
+            format!(
+                "reported_at `{}` is not an RFC 3339 time such as 2024-07-05T09:00:00+07:00",
+                quote(&raw.reported_at)
+            ),
+        ));
+    }
+    if raw.note.chars().count() > MAX_NOTE_CHARS {
+        return Err(refuse(InvalidField, format!("note must be at most {MAX_NOTE_CHARS} characters")));
+    }
+
+    Ok(Observation {
+        event_id,
+        department: department.code.clone(),
+        indicator: indicator.id.clone(),
+        org_unit: unit.code.clone(),
+        period,
+        figure,
+        reported_at: raw.reported_at.clone(),
+        received_at: received.received_at.clone(),
+        source_seq: received.source_seq,
+        source_index: received.source_index,
+        note: raw.note.clone(),
+    })
+}
+
+fn count(name: &str, v: f64) -> Result<u64, Refusal> {
+    use RejectReason::*;
+    if !v.is_finite() {
+        return Err(refuse(OutOfRange, format!("{name} must be a finite number, got {v}")));
+    }
+    if v < 0.0 {
+        return Err(refuse(OutOfRange, format!("{name} must not be negative, got {v}")));
+    }
+    if v.fract() != 0.0 {
+        return Err(refuse(InvalidField, format!("{name} is a count and must be a whole number, got {v}")));
+    }
+    if v > MAX_COUNT {
+        return Err(refuse(OutOfRange, format!("{name} must be at most 2^53, got {v}")));
+    }
+    Ok(v as u64)
+}
+
+fn figure(value: Option<f64>, numerator: Option<f64>, denominator: Option<f64>) -> Result<Figure, Refusal> {
+    use RejectReason::*;
+    match (value, numerator, denominator) {
+        (Some(v), None, None) => {
+            if !v.is_finite() || !(0.0..=100.0).contains(&v) {
+                return Err(refuse(OutOfRange, format!("value is a percentage and must be within 0..100, got {v}")));
+            }
+            Ok(Figure { value: v, counts: None })
+        }
+        (None, Some(n), Some(d)) => {
+            let n = count("numerator", n)?;
+            let d = count("denominator", d)?;
+            if d == 0 {
+                return Err(refuse(OutOfRange, "denominator must be greater than 0"));
+            }
+            if n > d {
+                return Err(refuse(OutOfRange, format!("numerator {n} is above denominator {d}")));
+            }
+            Ok(Figure { value: 100.0 * n as f64 / d as f64, counts: Some((n, d)) })
+        }
+        (None, None, None) => {
+            Err(refuse(InvalidField, "give either value (a percentage) or numerator and denominator (counts)"))
+        }
+        (Some(_), _, _) => Err(refuse(InvalidField, "give either value or numerator and denominator, not both")),
+        (None, _, _) => Err(refuse(InvalidField, "numerator and denominator must be given together")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tiendo_proto::v1::Observation as Raw;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 27).unwrap()
+    }
+
+    fn raw() -> Raw {
+        Raw {
+            event_id: "e1".into(),
+            indicator: "smartphone_adults".into(),
+            org_unit: "883".into(),
+            period: "2024-06".into(),
+            numerator: Some(123_456.0),
+            denominator: Some(170_000.0),
+            ..Default::default()
+        }
+    }
+
+    fn check(dept: &str, f: impl FnOnce(&mut Raw)) -> Result<Observation, Refusal> {
+        let mut r = raw();
+        f(&mut r);
+        let received = ReceivedObservation { observation: Some(r), department: dept.into(), ..Default::default() };
+        validate(&received, &Catalog::built_in(), today())
+    }
+
+    fn reason(dept: &str, f: impl FnOnce(&mut Raw)) -> RejectReason {
+        check(dept, f).unwrap_err().reason
+    }
+
+    #[test]
+    fn a_good_observation_computes_its_percentage_from_counts() {
+        let o = check("dic", |_| {}).unwrap();
+        assert!((o.figure().value() - 72.621_176_470_588_24).abs() < 1e-9);
+        assert_eq!(o.figure().counts(), Some((123_456, 170_000)));
+        assert_eq!(o.period().to_string(), "2024-06");
+    }
+
+    #[test]
+    fn each_reason_is_given_for_its_own_fault() {
+        use RejectReason::*;
+        assert_eq!(reason("dic", |r| r.event_id.clear()), InvalidField);
+        assert_eq!(reason("dic", |r| r.event_id = "x".repeat(129)), InvalidField);
+        assert_eq!(reason("dic", |r| r.indicator = "smartphones".into()), UnknownIndicator);
+        assert_eq!(reason("doh", |_| {}), Forbidden);
+        assert_eq!(reason("nobody", |_| {}), Forbidden);
+        assert_eq!(reason("dic", |r| r.org_unit = "999".into()), UnknownOrgUnit);
+        assert_eq!(reason("dic", |r| r.period = "2024-13".into()), InvalidField);
+        assert_eq!(reason("dic", |r| r.period = "2024-Q2".into()), InvalidField);
+        assert_eq!(reason("dic", |r| r.period = "2027-01".into()), FuturePeriod);
+        assert_eq!(reason("dic", |r| r.numerator = Some(-1.0)), OutOfRange);
+        assert_eq!(reason("dic", |r| r.numerator = Some(200_000.0)), OutOfRange);
+        assert_eq!(reason("dic", |r| r.denominator = Some(0.0)), OutOfRange);
+        assert_eq!(reason("dic", |r| r.numerator = Some(f64::NAN)), OutOfRange);
+        assert_eq!(reason("dic", |r| r.numerator = Some(1.5)), InvalidField);
+        assert_eq!(reason("dic", |r| r.denominator = Some(1e300)), OutOfRange);
+        assert_eq!(reason("dic", |r| r.denominator = None), InvalidField);
+        assert_eq!(reason("dic", |r| r.value = Some(50.0)), InvalidField);
+        let value_only = |v: f64| {
+            move |r: &mut Raw| {
+                r.numerator = None;
+                r.denominator = None;
+                r.value = Some(v)
+            }
+        };
+        assert_eq!(reason("dic", value_only(100.5)), OutOfRange);
+        assert_eq!(reason("dic", value_only(-0.1)), OutOfRange);
+        assert_eq!(reason("dic", value_only(f64::INFINITY)), OutOfRange);
+        assert!(check("dic", value_only(100.0)).is_ok());
+        assert_eq!(reason("dic", |r| r.reported_at = "yesterday".into()), InvalidField);
+    }
+
+    #[test]
+    fn details_name_what_to_fix() {
+        let r = check("doh", |_| {}).unwrap_err();
+        assert_eq!(r.detail, "indicator `smartphone_adults` is reported by dic, not by `doh`");
+        let r = check("dic", |r| r.period = "2024".into()).unwrap_err();
+        assert!(r.detail.contains("reported monthly: period must be YYYY-MM"), "{}", r.detail);
+    }
+
+    #[test]
+    fn the_current_period_is_accepted_but_not_the_next() {
+        assert!(check("dic", |r| r.period = "2026-11".into()).is_ok());
+        assert_eq!(reason("dic", |r| r.period = "2026-12".into()), RejectReason::FuturePeriod);
+    }
+}

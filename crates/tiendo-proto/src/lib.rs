@@ -1,0 +1,15 @@
+//! The wire messages of tiendo, generated from `proto/tiendo/v1/tiendo.proto`.
+//!
+//! Every message derives both `prost::Message` (the binary encoding used between services) and
+//! serde (the JSON that departments send and receive, with the same field names).
+//!
+//! # Layout
+//! - [`v1`]: the generated messages.
+
+/// Version 1 of the wire contract.
+#[allow(clippy::all, missing_docs)]
+pub mod v1 {
+    include!(concat!(env!("OUT_DIR"), "/tiendo.v1.rs"));
+}
+
+pub use prost::Message;

@@ -1,0 +1,233 @@
+//! Settings for every tiendo service and command.
+//!
+//! Layers, later ones winning: built-in defaults, then an optional TOML file (`tiendo.toml` in
+//! the working directory, or the path given with `--config`), then environment variables named
+//! `TIENDO__<SECTION>__<KEY>` (for example `TIENDO__NATS__URL`). Unknown keys are errors, so a
+//! typo never silently falls back to a default. Loading has no side effects.
+//!
+//! The keys are a wire contract with operators: README.md ("Settings") lists each one.
+//!
+//! # Layout
+//! - [`Settings`] and its sections, with their defaults in [`Settings::load`].
+//! - [`redact_url`]: hides a password inside a URL for logs and `Debug`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// Environment variable prefix.
+pub const ENV_PREFIX: &str = "TIENDO";
+/// Separator between the prefix, section and key in environment variable names.
+pub const ENV_SEPARATOR: &str = "__";
+/// Settings file read from the working directory when no `--config` is given.
+pub const DEFAULT_FILE: &str = "tiendo.toml";
+
+/// Every setting.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub nats: NatsSettings,
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+    pub catalog: CatalogSettings,
+    pub pipeline: PipelineSettings,
+}
+
+/// The message bus.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsSettings {
+    /// Server URL(s), comma separated.
+    pub url: String,
+    /// Prefix of every subject, stream and consumer name (`[A-Za-z0-9_-]`), so several
+    /// provinces or test runs share one server without seeing each other.
+    pub prefix: String,
+    /// Optional user and password.
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// Optional NATS credentials file (JWT + nkey seed).
+    pub credentials_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for NatsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsSettings")
+            .field("url", &redact_url(&self.url))
+            .field("prefix", &self.prefix)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("credentials_file", &self.credentials_file)
+            .finish()
+    }
+}
+
+/// The database: SQLite (`sqlite://path?mode=rwc`) or PostgreSQL (`postgres://…`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    /// Pool size. SQLite always uses one connection: it has a single writer anyway.
+    pub max_connections: u32,
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// The HTTP endpoints: `/metrics`, `/healthz`, `/readyz`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+}
+
+/// The indicator catalog.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSettings {
+    /// A catalog TOML file; absent means the built-in An Giang catalog.
+    pub path: Option<PathBuf>,
+}
+
+/// How consumers pull and retry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettings {
+    /// Most messages a consumer handles in one batch (one database transaction).
+    pub batch_size: usize,
+    /// Seconds before an unacknowledged message is delivered again.
+    pub ack_wait_secs: u64,
+    /// Deliveries of one message before it is given up and dead-lettered.
+    pub max_deliver: i64,
+    /// Days the streams keep messages.
+    pub retention_days: u64,
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("settings: {0}")]
+    Config(#[from] config::ConfigError),
+    #[error("settings: nats.prefix `{0}` may contain only letters, digits, `_` and `-`")]
+    Prefix(String),
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (or `tiendo.toml` when present), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_from(file, Environment::with_prefix(ENV_PREFIX).separator(ENV_SEPARATOR))
+    }
+
+    /// Defaults and `file` only, ignoring the environment: for tests and tools that must not
+    /// pick up an operator's variables.
+    pub fn defaults() -> Self {
+        Self::builder().build().and_then(Config::try_deserialize).expect("built-in defaults are valid")
+    }
+
+    fn builder() -> config::ConfigBuilder<config::builder::DefaultState> {
+        let set = |b: config::ConfigBuilder<_>, k: &str, v: config::Value| b.set_default(k, v).expect("static key");
+        let mut b = Config::builder();
+        b = set(b, "nats.url", "nats://127.0.0.1:4222".into());
+        b = set(b, "nats.prefix", "tiendo".into());
+        b = set(b, "database.url", "sqlite://tiendo.db?mode=rwc".into());
+        b = set(b, "database.max_connections", 8.into());
+        b = set(b, "http.listen", "127.0.0.1:9464".into());
+        b = set(b, "catalog.path", config::Value::from(Option::<String>::None));
+        b = set(b, "pipeline.batch_size", 512.into());
+        b = set(b, "pipeline.ack_wait_secs", 30.into());
+        b = set(b, "pipeline.max_deliver", 10.into());
+        b = set(b, "pipeline.retention_days", 400.into());
+        b
+    }
+
+    fn load_from(file: Option<&Path>, env: Environment) -> Result<Self, SettingsError> {
+        let mut b = Self::builder();
+        b = match file {
+            Some(path) => b.add_source(File::from(path).format(FileFormat::Toml).required(true)),
+            None => b.add_source(File::new(DEFAULT_FILE, FileFormat::Toml).required(false)),
+        };
+        let settings: Settings = b.add_source(env.try_parsing(true)).build()?.try_deserialize()?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), SettingsError> {
+        let p = &self.nats.prefix;
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(SettingsError::Prefix(p.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://user:secret@host` → `scheme://user:<redacted>@host`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_owned() };
+    let userinfo = &rest[..at];
+    match userinfo.find(':') {
+        Some(colon) => format!("{}{}:<redacted>{}", &url[..scheme_end + 3], &userinfo[..colon], &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> Environment {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Environment::with_prefix(ENV_PREFIX).separator(ENV_SEPARATOR).source(Some(map))
+    }
+
+    #[test]
+    fn defaults_are_embedded_sqlite_and_local_nats() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.nats.url, "nats://127.0.0.1:4222");
+        assert_eq!(s.nats.prefix, "tiendo");
+        assert!(s.database.url.starts_with("sqlite://"));
+        assert!(s.catalog.path.is_none());
+    }
+
+    #[test]
+    fn environment_variables_override_with_double_underscores() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("TIENDO__NATS__PREFIX", "t1"),
+                ("TIENDO__HTTP__LISTEN", "127.0.0.1:0"),
+                ("TIENDO__PIPELINE__BATCH_SIZE", "7"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((s.nats.prefix.as_str(), s.http.listen.port(), s.pipeline.batch_size), ("t1", 0, 7));
+    }
+
+    #[test]
+    fn a_misspelt_key_is_an_error_not_a_default() {
+        assert!(Settings::load_from(None, env(&[("TIENDO__NATS__URLL", "x")])).is_err());
+        assert!(Settings::load_from(None, env(&[("TIENDO__NATS__PREFIX", "a.b")])).is_err());
+    }
+
+    #[test]
+    fn secrets_never_reach_debug_output() {
+        let mut s = Settings::defaults();
+        s.database.url = "postgres://tiendo:hunter2@db:5432/tiendo".into();
+        s.nats.password = Some("hunter3".into());
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("hunter3"), "{shown}");
+        assert!(shown.contains("postgres://tiendo:<redacted>@db:5432/tiendo"));
+    }
+}

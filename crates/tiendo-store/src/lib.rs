@@ -1,0 +1,22 @@
+//! tiendo's database, through sea-orm: SQLite as the embedded default, PostgreSQL in
+//! production, the same entities and migrations for both.
+//!
+//! Entities are storage shapes only: services convert them to and from domain and wire types
+//! at their edges, and never send one over the bus.
+//!
+//! # Layout
+//! - [`batch`]: a batch in one transaction, falling back to one at a time.
+//! - [`connect`]: opening a database from settings, and running migrations.
+//! - [`entity`]: one module per table (aggregation's figures and processed events; alerting's
+//!   figures, states, alerts and alert history; the outbox).
+//! - [`migration`]: timestamped migrations, each with up and down.
+//! - [`outbox`]: messages committed with a transaction, relayed to the bus after it.
+
+pub mod batch;
+pub mod connect;
+pub mod entity;
+pub mod migration;
+pub mod outbox;
+
+pub use connect::{begin, connect, is_sqlite, migrate};
+pub use sea_orm;

@@ -1,0 +1,60 @@
+//! The first schema: aggregation's figures and processed events, alerting's tables, the outbox.
+//!
+//! Tables are created from the entities as they stand at this migration. When an entity
+//! changes later, write the change as a new migration by hand; never edit this one.
+
+use sea_orm::{EntityTrait, Schema};
+use sea_orm_migration::prelude::*;
+
+use crate::entity::*;
+
+pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m20261127_000001_create_tables"
+    }
+}
+
+async fn create<E: EntityTrait>(manager: &SchemaManager<'_>, entity: E) -> Result<(), DbErr> {
+    let schema = Schema::new(manager.get_database_backend());
+    manager.create_table(schema.create_table_from_entity(entity).if_not_exists().to_owned()).await
+}
+
+async fn drop<E: EntityTrait>(manager: &SchemaManager<'_>, entity: E) -> Result<(), DbErr> {
+    manager.drop_table(Table::drop().table(entity).if_exists().to_owned()).await
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create(manager, processed_event::Entity).await?;
+        create(manager, figure::Entity).await?;
+        create(manager, outbox::Entity).await?;
+        create(manager, alert_figure::Entity).await?;
+        create(manager, alert_state::Entity).await?;
+        create(manager, alert::Entity).await?;
+        create(manager, alert_event::Entity).await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("outbox_by_service")
+                    .table(outbox::Entity)
+                    .col(outbox::Column::Service)
+                    .col(outbox::Column::Id)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        drop(manager, alert_event::Entity).await?;
+        drop(manager, alert::Entity).await?;
+        drop(manager, alert_state::Entity).await?;
+        drop(manager, alert_figure::Entity).await?;
+        drop(manager, outbox::Entity).await?;
+        drop(manager, figure::Entity).await?;
+        drop(manager, processed_event::Entity).await
+    }
+}

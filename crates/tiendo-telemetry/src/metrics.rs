@@ -1,0 +1,72 @@
+//! The metrics every service keeps. Names and labels are a wire contract with ops: README.md
+//! ("Metrics"), the rules in deploy/prometheus/ and the dashboards use them.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+/// Counts and timings of what each service handled. Label `service` is one of `ingest`,
+/// `validation`, `aggregation`, `alerting`.
+#[derive(Clone)]
+pub struct PipelineMetrics {
+    /// `tiendo_messages_received_total{service}`: bus messages handed to the service.
+    pub messages: IntCounterVec,
+    /// `tiendo_observations_received_total{service}`: observations (or figures) it looked at.
+    pub received: IntCounterVec,
+    /// `tiendo_observations_accepted_total{service}`: passed on or applied.
+    pub accepted: IntCounterVec,
+    /// `tiendo_observations_rejected_total{service,department,reason}`: refused, by reason code.
+    pub rejected: IntCounterVec,
+    /// `tiendo_observations_duplicate_total{service}`: ignored because already applied.
+    pub duplicates: IntCounterVec,
+    /// `tiendo_dead_letters_total{service}`: messages given up and moved to the dead-letter subject.
+    pub dead_letters: IntCounterVec,
+    /// `tiendo_batch_duration_seconds{service}`: time to handle one batch, commit included.
+    pub batch_seconds: HistogramVec,
+}
+
+impl PipelineMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let counter = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let batch_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "tiendo_batch_duration_seconds",
+                "Time to handle one batch of messages, commit included.",
+            )
+            .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            &["service"],
+        )?;
+        registry.register(Box::new(batch_seconds.clone()))?;
+        Ok(Self {
+            messages: counter("tiendo_messages_received_total", "Bus messages handed to the service.", &["service"])?,
+            received: counter(
+                "tiendo_observations_received_total",
+                "Observations or figures the service looked at.",
+                &["service"],
+            )?,
+            accepted: counter(
+                "tiendo_observations_accepted_total",
+                "Observations passed on or applied.",
+                &["service"],
+            )?,
+            rejected: counter(
+                "tiendo_observations_rejected_total",
+                "Observations refused, by department and reason code.",
+                &["service", "department", "reason"],
+            )?,
+            duplicates: counter(
+                "tiendo_observations_duplicate_total",
+                "Observations ignored because their event id was already applied.",
+                &["service"],
+            )?,
+            dead_letters: counter(
+                "tiendo_dead_letters_total",
+                "Messages given up and moved to the dead-letter subject.",
+                &["service"],
+            )?,
+            batch_seconds,
+        })
+    }
+}

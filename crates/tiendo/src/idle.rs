@@ -1,0 +1,42 @@
+//! Waiting until the pipeline has caught up: every consumer has nothing pending and nothing
+//! unacknowledged, twice in a row (a message moving between stages is seen on one pass or
+//! the other, since each stage publishes before it acks).
+
+use std::time::{Duration, Instant};
+
+use tiendo_bus::{Bus, StreamKind};
+
+/// The consumers of the pipeline, in order.
+pub const STAGES: [(StreamKind, &str); 4] = [
+    (StreamKind::Ingest, tiendo_ingest::NAME),
+    (StreamKind::Received, tiendo_validation::NAME),
+    (StreamKind::Valid, tiendo_aggregation::NAME),
+    (StreamKind::Aggregates, tiendo_alerting::NAME),
+];
+
+/// Messages waiting in the pipeline now: pending plus unacknowledged, over every stage.
+pub async fn backlog(bus: &Bus) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for (kind, consumer) in STAGES {
+        let stream = bus.js.get_stream(bus.names.stream(kind)).await?;
+        let mut c: tiendo_bus::async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer(consumer).await.map_err(|e| anyhow::anyhow!("consumer {consumer}: {e}"))?;
+        let info = c.info().await?;
+        total += info.num_pending + info.num_ack_pending as u64;
+    }
+    Ok(total)
+}
+
+/// Waits until the backlog is zero on two passes in a row, or `timeout` passes.
+pub async fn wait_idle(bus: &Bus, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut quiet = 0;
+    while quiet < 2 {
+        if Instant::now() > deadline {
+            anyhow::bail!("the pipeline still has {} messages after {timeout:?}", backlog(bus).await?);
+        }
+        quiet = if backlog(bus).await? == 0 { quiet + 1 } else { 0 };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! The `tiendo` command and the all-in-one process.
+//!
+//! `tiendo up` runs the four services (ingest, validation, aggregation, alerting) in one
+//! process, behind one HTTP listener, sharing one NATS connection and one database pool.
+//! They still talk only over NATS, exactly as when each runs as its own binary. The
+//! integration tests start the very same [`Up`] in-process.
+//!
+//! # Layout
+//! - [`Up`]: build and run the four services in one process.
+//! - [`idle`]: waiting until every consumer of the pipeline has nothing left to do.
+//! - [`status`]: the trajectory table, read from the database.
+//! - [`local_nats`]: start a throwaway nats-server when none is reachable (for the demo).
+//! - [`demo`]: the scripted 2023–2025 story.
+
+pub mod demo;
+pub mod idle;
+pub mod local_nats;
+pub mod status;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tiendo_runtime::{Deps, Service};
+use tiendo_settings::Settings;
+use tiendo_telemetry::Telemetry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The four services, built and ready to run, with their shared HTTP listener.
+pub struct Up {
+    pub deps: Deps,
+    listener: TcpListener,
+    ingest: tiendo_ingest::Ingest,
+    validation: tiendo_validation::Validation,
+    aggregation: tiendo_aggregation::Aggregation,
+    alerting: tiendo_alerting::Alerting,
+}
+
+impl Up {
+    /// Binds `http.listen`, connects, migrates, creates streams and consumers.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, tiendo_runtime::system_clock()).await
+    }
+
+    /// As [`Up::build`], with a given clock (tests fix "today").
+    pub async fn build_with(settings: Settings, clock: tiendo_runtime::Clock) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.http.listen)
+            .await
+            .with_context(|| format!("listening on {}", settings.http.listen))?;
+        let telemetry = Telemetry::new();
+        let mut deps = Deps::connect(settings, telemetry, "tiendo-up").await?;
+        deps.clock = clock;
+        Ok(Self {
+            ingest: tiendo_ingest::Ingest::build(deps.clone()).await?,
+            validation: tiendo_validation::Validation::build(deps.clone()).await?,
+            aggregation: tiendo_aggregation::Aggregation::build(deps.clone()).await?,
+            alerting: tiendo_alerting::Alerting::build(deps.clone()).await?,
+            deps,
+            listener,
+        })
+    }
+
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The telemetry all four services report to.
+    pub fn telemetry(&self) -> Arc<Telemetry> {
+        self.deps.telemetry.clone()
+    }
+
+    /// Runs everything until `shutdown`; if one service fails, stops the others and returns
+    /// its error.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let stop = shutdown.child_token();
+        let http =
+            tokio::spawn(tiendo_telemetry::http::serve(self.listener, self.deps.telemetry.clone(), stop.clone()));
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(self.ingest.run_until_stopped(stop.clone()));
+        tasks.spawn(self.validation.run_until_stopped(stop.clone()));
+        tasks.spawn(self.aggregation.run_until_stopped(stop.clone()));
+        tasks.spawn(self.alerting.run_until_stopped(stop.clone()));
+        let mut result = Ok(());
+        while let Some(joined) = tasks.join_next().await {
+            let r = joined.map_err(anyhow::Error::from).and_then(|r| r);
+            if let Err(e) = r {
+                tracing::error!(error = %e, "a service stopped with an error; stopping the others");
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+            stop.cancel();
+        }
+        let _ = http.await;
+        result
+    }
+}
