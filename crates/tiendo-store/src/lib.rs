@@ -7,7 +7,7 @@
 //! # Layout
 //! - [`batch`]: a batch in one transaction, falling back to one at a time.
 //! - [`connect`]: opening a database from settings, and running migrations.
-//! - [`entity`]: one module per table (aggregation's figures and processed events; alerting's
+//! - [`entity`]: one module per table (aggregation's observations and figures; alerting's
 //!   figures, states, alerts and alert history; the outbox).
 //! - [`migration`]: timestamped migrations, each with up and down.
 //! - [`outbox`]: messages committed with a transaction, relayed to the bus after it.

@@ -5,5 +5,5 @@ pub mod alert_event;
 pub mod alert_figure;
 pub mod alert_state;
 pub mod figure;
+pub mod observation;
 pub mod outbox;
-pub mod processed_event;

@@ -1,4 +1,4 @@
-//! The first schema: aggregation's figures and processed events, alerting's tables, the outbox.
+//! The first schema: aggregation's observations and figures, alerting's tables, the outbox.
 //!
 //! Tables are created from the entities as they stand at this migration. When an entity
 //! changes later, write the change as a new migration by hand; never edit this one.
@@ -28,7 +28,7 @@ async fn drop<E: EntityTrait>(manager: &SchemaManager<'_>, entity: E) -> Result<
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        create(manager, processed_event::Entity).await?;
+        create(manager, observation::Entity).await?;
         create(manager, figure::Entity).await?;
         create(manager, outbox::Entity).await?;
         create(manager, alert_figure::Entity).await?;
@@ -45,6 +45,20 @@ impl MigrationTrait for Migration {
                     .if_not_exists()
                     .to_owned(),
             )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("observations_by_figure")
+                    .table(observation::Entity)
+                    .col(observation::Column::Indicator)
+                    .col(observation::Column::OrgUnit)
+                    .col(observation::Column::Period)
+                    .col(observation::Column::SourceSeq)
+                    .col(observation::Column::SourceIndex)
+                    .if_not_exists()
+                    .to_owned(),
+            )
             .await
     }
 
@@ -55,6 +69,6 @@ impl MigrationTrait for Migration {
         drop(manager, alert_figure::Entity).await?;
         drop(manager, outbox::Entity).await?;
         drop(manager, figure::Entity).await?;
-        drop(manager, processed_event::Entity).await
+        drop(manager, observation::Entity).await
     }
 }

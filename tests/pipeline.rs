@@ -1,0 +1,202 @@
+//! The main path, end to end, on the real NATS server, on SQLite and on PostgreSQL: a
+//! department publishes; the figure is validated, rolled up, judged and alerted on.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tiendo_tests::{counts, db_matrix, percent, Db, TestApp, DISTRICTS};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn an_observation_reaches_the_province_rollup(db: Db) {
+    let mut app = TestApp::spawn(db).await;
+    app.publish("dic", &counts("e1", "smartphone_adults", "883", "2024-06", 150_000, 200_000)).await;
+    app.wait_idle().await;
+    let province = app.figure("smartphone_adults", "89", "2024-06").await.expect("the province has a figure");
+    assert_eq!((province.sum_numerator, province.sum_denominator, province.covered), (150_000, 200_000, 1));
+
+    app.publish("dic", &counts("e2", "smartphone_adults", "884", "2024-06", 50_000, 100_000)).await;
+    app.wait_idle().await;
+    let province = app.figure("smartphone_adults", "89", "2024-06").await.unwrap();
+    assert_eq!((province.sum_numerator, province.sum_denominator, province.covered), (200_000, 300_000, 2));
+    let last =
+        app.aggregates.all().into_iter().rfind(|a| a.org_unit == "89").expect("a province aggregate was published");
+    assert_eq!((last.children_covered, last.children_total, last.source.as_str()), (2, 11, "rollup"));
+    assert!((last.value.unwrap() - 200.0 / 3.0).abs() < 1e-9);
+    app.cleanup().await;
+}
+
+async fn a_district_revision_replaces_its_figure_instead_of_adding_to_it(db: Db) {
+    let mut app = TestApp::spawn(db).await;
+    app.publish("dic", &counts("r1", "smartphone_adults", "883", "2024-06", 100, 200)).await;
+    app.publish("dic", &counts("r2", "smartphone_adults", "884", "2024-06", 100, 100)).await;
+    app.publish("dic", &counts("r1-fix", "smartphone_adults", "883", "2024-06", 150, 200)).await;
+    app.wait_idle().await;
+    let district = app.figure("smartphone_adults", "883", "2024-06").await.unwrap();
+    assert_eq!((district.direct_numerator, district.direct_event_id.as_deref()), (Some(150), Some("r1-fix")));
+    let province = app.figure("smartphone_adults", "89", "2024-06").await.unwrap();
+    assert_eq!((province.sum_numerator, province.sum_denominator, province.covered), (250, 300, 2));
+    app.cleanup().await;
+}
+
+async fn a_duplicate_event_id_changes_nothing_whatever_its_payload(db: Db) {
+    let mut app = TestApp::spawn(db).await;
+    app.publish("dic", &counts("d1", "smartphone_adults", "883", "2024-06", 100, 200)).await;
+    app.wait_idle().await;
+    let before = app.figure("smartphone_adults", "89", "2024-06").await.unwrap();
+    app.publish("dic", &counts("d1", "smartphone_adults", "883", "2024-06", 190, 200)).await;
+    app.publish("dic", &counts("d1", "smartphone_adults", "884", "2024-06", 1, 2)).await;
+    app.wait_idle().await;
+    let after = app.figure("smartphone_adults", "89", "2024-06").await.unwrap();
+    assert_eq!(before, after, "the province figure did not move");
+    assert!(app.figure("smartphone_adults", "884", "2024-06").await.is_none());
+    assert_eq!(app.observations().await, 1);
+    assert_eq!(app.metric("tiendo_observations_duplicate_total", &[("service", "aggregation")]).await, Some(2.0));
+    app.cleanup().await;
+}
+
+async fn each_rejection_reason_reaches_the_department(db: Db) {
+    let mut app = TestApp::spawn(db).await;
+    let ok = |id: &str| counts(id, "smartphone_adults", "883", "2024-06", 1, 2);
+    let mut unknown_indicator = ok("x-indicator");
+    unknown_indicator["indicator"] = json!("smartphones");
+    let mut unknown_unit = ok("x-unit");
+    unknown_unit["org_unit"] = json!("999");
+    let mut bad_period = ok("x-period");
+    bad_period["period"] = json!("2024-Q2");
+    let mut future = ok("x-future");
+    future["period"] = json!("2099-01");
+    let mut range = ok("x-range");
+    range["numerator"] = json!(3);
+    let mut typo = ok("x-typo");
+    typo["valeu"] = json!(3);
+    let batch = json!([ok("good"), unknown_indicator, unknown_unit, bad_period, future, range, typo]);
+    app.publish("dic", &batch).await;
+    app.publish_bytes("dic", b"{not json".to_vec(), None, "garbage-1").await;
+    app.publish("doh", &ok("x-forbidden")).await;
+    app.wait_for("eight rejections", WAIT, |a| a.rejections.all().len() >= 8).await;
+    app.wait_idle().await;
+
+    let mut got: Vec<(String, String, String)> =
+        app.rejections.all().into_iter().map(|r| (r.department, r.event_id, r.reason)).collect();
+    got.sort();
+    let expected = [
+        ("dic", "", "malformed"),
+        ("dic", "x-future", "future_period"),
+        ("dic", "x-indicator", "unknown_indicator"),
+        ("dic", "x-period", "invalid_field"),
+        ("dic", "x-range", "out_of_range"),
+        ("dic", "x-typo", "malformed"),
+        ("dic", "x-unit", "unknown_org_unit"),
+        ("doh", "x-forbidden", "forbidden"),
+    ];
+    let expected: Vec<(String, String, String)> =
+        expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+    assert_eq!(got, expected);
+    assert!(app.rejections.all().iter().all(|r| !r.detail.is_empty() && !r.at.is_empty()));
+    assert_eq!(app.observations().await, 1, "the good row of the batch went through");
+    let rejected = "tiendo_observations_rejected_total";
+    assert_eq!(app.metric(rejected, &[("service", "validation"), ("reason", "forbidden")]).await, Some(1.0));
+    assert_eq!(app.metric(rejected, &[("service", "ingest"), ("reason", "malformed")]).await, Some(2.0));
+    app.cleanup().await;
+}
+
+async fn a_department_publishing_another_departments_indicator_is_forbidden(db: Db) {
+    let mut app = TestApp::spawn(db).await;
+    let mut forged = counts("f1", "smartphone_adults", "883", "2024-06", 1, 2);
+    forged["department"] = json!("dic");
+    app.publish("doh", &counts("f1", "smartphone_adults", "883", "2024-06", 1, 2)).await;
+    app.publish("doh", &forged).await;
+    app.wait_for("two rejections", WAIT, |a| a.rejections.all().len() >= 2).await;
+    let mut r = app.rejections.all();
+    r.sort_by(|a, b| a.reason.cmp(&b.reason));
+    assert_eq!((r[0].reason.as_str(), r[0].department.as_str()), ("forbidden", "doh"));
+    assert!(r[0].detail.contains("reported by dic"), "{}", r[0].detail);
+    // A `department` field cannot override the subject: it is an unknown field, refused.
+    assert_eq!((r[1].reason.as_str(), r[1].department.as_str()), ("malformed", "doh"));
+    assert!(r[1].detail.contains("unknown field `department`"), "{}", r[1].detail);
+    app.wait_idle().await;
+    assert_eq!(app.observations().await, 0);
+    app.cleanup().await;
+}
+
+async fn a_province_falling_behind_fires_exactly_one_alert_and_recovering_resolves_it(db: Db) {
+    let mut app = TestApp::spawn(db).await;
+    // June 2024: the path is at 72.8%; every district reports 60%.
+    let behind: Vec<_> =
+        DISTRICTS.iter().map(|d| counts(&format!("jun-{d}"), "smartphone_adults", d, "2024-06", 600, 1000)).collect();
+    app.publish("dic", &json!(behind)).await;
+    app.wait_idle().await;
+    // A re-send of the same month changes nothing and fires nothing new.
+    app.publish("dic", &json!(behind)).await;
+    app.wait_idle().await;
+    let province = |app: &TestApp| app.alerts.all().into_iter().filter(|a| a.org_unit == "89").collect::<Vec<_>>();
+    app.wait_for("the province alert", WAIT, |a| !province(a).is_empty()).await;
+    let fired = province(&app);
+    assert_eq!(fired.len(), 1, "exactly one alert: {fired:?}");
+    let a = &fired[0];
+    assert_eq!((a.state.as_str(), a.status.as_str(), a.period.as_str()), ("firing", "behind", "2024-06"));
+    assert!((a.value - 60.0).abs() < 1e-9 && a.gap < -1.0 && a.target == 80.0, "{a:?}");
+    assert_eq!(
+        app.metric("tiendo_indicator_behind", &[("indicator", "smartphone_adults"), ("org_unit", "89")]).await,
+        Some(1.0)
+    );
+
+    // July 2024: everyone at 80%: target met.
+    let recovered: Vec<_> =
+        DISTRICTS.iter().map(|d| counts(&format!("jul-{d}"), "smartphone_adults", d, "2024-07", 800, 1000)).collect();
+    app.publish("dic", &json!(recovered)).await;
+    app.wait_for("the province alert to resolve", WAIT, |a| province(a).len() >= 2).await;
+    app.wait_idle().await;
+    let all = province(&app);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!((all[1].alert_id.as_str(), all[1].state.as_str()), (a.alert_id.as_str(), "resolved"));
+    assert_eq!(all[1].status, "achieved");
+    let labels = [("indicator", "smartphone_adults"), ("org_unit", "89")];
+    assert_eq!(app.metric("tiendo_indicator_behind", &labels).await, Some(0.0));
+    app.cleanup().await;
+}
+
+async fn the_metrics_show_the_figures_the_path_and_the_counts(db: Db) {
+    let mut app = TestApp::spawn(db).await;
+    app.publish("dic", &counts("m1", "smartphone_adults", "883", "2024-06", 725, 1000)).await;
+    app.publish("dpi", &percent("m2", "sme_digital_platforms", "89", "2024-06", 45.0)).await;
+    app.wait_idle().await;
+    let unit = |u: &'static str| [("indicator", "smartphone_adults"), ("org_unit", u)];
+    let value = app.metric("tiendo_indicator_value_ratio", &unit("89")).await.unwrap();
+    assert!((value - 0.725).abs() < 1e-12, "{value}");
+    // 2024-06-30 is 503 of the 1052 days from 2023-02-13 to 2025-12-31.
+    let expected = (66.2 + 13.8 * 503.0 / 1052.0) / 100.0;
+    assert!((app.metric("tiendo_indicator_expected_ratio", &unit("89")).await.unwrap() - expected).abs() < 1e-9);
+    assert!((app.metric("tiendo_indicator_gap_ratio", &unit("89")).await.unwrap() - (0.725 - expected)).abs() < 1e-9);
+    assert_eq!(app.metric("tiendo_indicator_behind", &unit("883")).await, Some(0.0));
+    let june_end = chrono::NaiveDate::from_ymd_opt(2024, 6, 30).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    assert_eq!(
+        app.metric("tiendo_indicator_period_end_timestamp_seconds", &unit("89")).await,
+        Some(june_end.timestamp() as f64)
+    );
+    assert_eq!(app.metric("tiendo_indicator_target_ratio", &[("indicator", "smartphone_adults")]).await, Some(0.8));
+    assert_eq!(app.metric("tiendo_indicator_target_ratio", &[("indicator", "sme_digital_platforms")]).await, Some(0.5));
+    for service in ["ingest", "validation", "aggregation"] {
+        assert_eq!(
+            app.metric("tiendo_observations_accepted_total", &[("service", service)]).await,
+            Some(2.0),
+            "{service}"
+        );
+    }
+    assert!(app.metric("tiendo_batch_duration_seconds_count", &[("service", "aggregation")]).await.unwrap() >= 1.0);
+    let (status, body) = app.http_get("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.http_get("/healthz").await.0, 200);
+    app.cleanup().await;
+}
+
+db_matrix!(
+    an_observation_reaches_the_province_rollup,
+    a_district_revision_replaces_its_figure_instead_of_adding_to_it,
+    a_duplicate_event_id_changes_nothing_whatever_its_payload,
+    each_rejection_reason_reaches_the_department,
+    a_department_publishing_another_departments_indicator_is_forbidden,
+    a_province_falling_behind_fires_exactly_one_alert_and_recovering_resolves_it,
+    the_metrics_show_the_figures_the_path_and_the_counts,
+);
