@@ -10,11 +10,13 @@
 //! - [`idle`]: waiting until every consumer of the pipeline has nothing left to do.
 //! - [`status`]: the trajectory table, read from the database.
 //! - [`local_nats`]: start a throwaway nats-server when none is reachable (for the demo).
+//! - [`publish`]: `tiendo publish`, a department's file (JSON or CSV) onto the bus.
 //! - [`demo`]: the scripted 2023–2025 story.
 
 pub mod demo;
 pub mod idle;
 pub mod local_nats;
+pub mod publish;
 pub mod status;
 
 use std::net::SocketAddr;

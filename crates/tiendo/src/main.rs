@@ -28,6 +28,18 @@ enum Command {
     Status,
     /// Apply database migrations and exit.
     Migrate,
+    /// Publish a department's observations: a JSON file (one object or an array) or a CSV
+    /// spreadsheet with the same field names as its header. `-` reads JSON from stdin.
+    Publish {
+        /// The department publishing (its code, e.g. `dic`).
+        #[arg(long)]
+        department: String,
+        /// Seconds to wait for rejections to print (0: don't wait).
+        #[arg(long, default_value_t = 3)]
+        wait: u64,
+        /// The file: `.csv` is read as a spreadsheet, anything else as JSON.
+        file: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -58,6 +70,21 @@ async fn main() -> anyhow::Result<()> {
             let db = tiendo_store::connect(&settings.database).await?;
             print!("{}", tiendo::status::render(&tiendo::status::rows(&db, &catalog).await?));
             Ok(())
+        }
+        Command::Publish { department, wait, file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?
+            };
+            let payload = if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+                serde_json::to_vec(&tiendo::publish::csv_to_json(&text)?)?
+            } else {
+                text.into_bytes()
+            };
+            let bus = tiendo_bus::Bus::connect(&settings.nats, "tiendo-publish").await?;
+            let wait = std::time::Duration::from_secs(wait);
+            tiendo::publish::run(&bus, &department, payload, wait, &mut std::io::stdout()).await
         }
         Command::Migrate => {
             let db = tiendo_store::connect(&settings.database).await?;

@@ -1,0 +1,1 @@
+//! Placeholder: NATS permissions test (owned by the ops work).
