@@ -43,6 +43,7 @@ impl Aggregation {
         let db = deps.database().await?;
         deps.bus.ensure_streams(&deps.settings.pipeline).await?;
         let consumer = deps.bus.ensure_consumer(StreamKind::Valid, NAME, &deps.settings.pipeline).await?;
+        deps.watch_consumer(NAME, consumer.clone());
         deps.telemetry.readiness().set(NAME, true);
         Ok(Self { deps, db, consumer })
     }
@@ -141,8 +142,14 @@ impl Handler for AggregationHandler {
                 Err(e) => decisions[i] = Decision::DeadLetter(format!("not a ValidObservation: {e}")),
             }
         }
-        tiendo_store::batch::apply_batch(&decoded, &mut decisions, |items| self.apply_all(items), |o| self.count(o))
-            .await;
+        let failed = tiendo_store::batch::apply_batch(
+            &decoded,
+            &mut decisions,
+            |items| self.apply_all(items),
+            |o| self.count(o),
+        )
+        .await;
+        metrics.database_errors.with_label_values(&[NAME]).inc_by(failed);
         if let Err(e) = tiendo_store::outbox::relay(&self.db, &self.deps.bus, NAME).await {
             tracing::warn!(error = %e, "outbox relay failed; the periodic relay will retry");
         }

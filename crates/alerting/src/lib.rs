@@ -45,6 +45,7 @@ impl Alerting {
         let db = deps.database().await?;
         deps.bus.ensure_streams(&deps.settings.pipeline).await?;
         let consumer = deps.bus.ensure_consumer(StreamKind::Aggregates, NAME, &deps.settings.pipeline).await?;
+        deps.watch_consumer(NAME, consumer.clone());
         let gauges = Arc::new(IndicatorGauges::register(deps.telemetry.registry())?);
         let (db2, catalog) = (db.clone(), deps.catalog.clone());
         deps.telemetry.add_refresher(Arc::new(move || {
@@ -130,8 +131,14 @@ impl Handler for AlertingHandler {
                 Err(e) => decisions[i] = Decision::DeadLetter(format!("not an Aggregate: {e}")),
             }
         }
-        tiendo_store::batch::apply_batch(&decoded, &mut decisions, |items| self.apply_all(items), |o| self.count(o))
-            .await;
+        let failed = tiendo_store::batch::apply_batch(
+            &decoded,
+            &mut decisions,
+            |items| self.apply_all(items),
+            |o| self.count(o),
+        )
+        .await;
+        metrics.database_errors.with_label_values(&[NAME]).inc_by(failed);
         if let Err(e) = tiendo_store::outbox::relay(&self.db, &self.deps.bus, NAME).await {
             tracing::warn!(error = %e, "outbox relay failed; the periodic relay will retry");
         }

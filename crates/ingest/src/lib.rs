@@ -38,6 +38,7 @@ impl Ingest {
     pub async fn build(deps: Deps) -> anyhow::Result<Self> {
         deps.bus.ensure_streams(&deps.settings.pipeline).await?;
         let consumer = deps.bus.ensure_consumer(StreamKind::Ingest, NAME, &deps.settings.pipeline).await?;
+        deps.watch_consumer(NAME, consumer.clone());
         deps.telemetry.readiness().set(NAME, true);
         Ok(Self { deps, consumer })
     }

@@ -9,10 +9,12 @@
 //! - [`shutdown_signal`]: Ctrl-C or SIGTERM.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
+use tiendo_bus::async_nats::jetstream::consumer::PullConsumer;
 use tiendo_bus::Bus;
 use tiendo_domain::Catalog;
 use tiendo_settings::Settings;
@@ -59,16 +61,61 @@ impl Deps {
                 let db = tiendo_store::connect(&self.settings.database).await?;
                 tiendo_store::migrate(&db).await?;
                 self.telemetry.readiness().set("database_migrations", true);
+                watch_database(&self.telemetry, db.clone())?;
                 anyhow::Ok(db)
             })
             .await?;
         Ok(db.clone())
     }
 
+    /// Reports `service`'s consumer backlog in `/metrics`, read from JetStream at each scrape.
+    pub fn watch_consumer(&self, service: &'static str, consumer: PullConsumer) {
+        let metrics = self.telemetry.pipeline().clone();
+        self.telemetry.add_refresher(Arc::new(move || {
+            let (mut consumer, metrics) = (consumer.clone(), metrics.clone());
+            Box::pin(async move {
+                match consumer.info().await {
+                    Ok(info) => {
+                        metrics.consumer_pending.with_label_values(&[service]).set(info.num_pending as f64);
+                        metrics.consumer_ack_pending.with_label_values(&[service]).set(info.num_ack_pending as f64);
+                    }
+                    Err(e) => tracing::warn!(service, error = %e, "reading consumer info for /metrics"),
+                }
+            })
+        }));
+    }
+
     /// Today's date, by the clock.
     pub fn today(&self) -> NaiveDate {
         (self.clock)().date_naive()
     }
+}
+
+/// How often the database is pinged for `tiendo_database_up` and `/readyz`.
+const DATABASE_PING_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Pings the database in the background: `tiendo_database_up` and the `database` readiness
+/// check follow the answer, so an outage shows on `/readyz` and in Prometheus.
+fn watch_database(telemetry: &Arc<Telemetry>, db: DatabaseConnection) -> anyhow::Result<()> {
+    let up = Arc::new(AtomicBool::new(true));
+    let gauge = tiendo_telemetry::prometheus::Gauge::new("tiendo_database_up", "1 when the database answers a ping.")?;
+    telemetry.registry().register(Box::new(gauge.clone()))?;
+    gauge.set(1.0);
+    let probe = up.clone();
+    telemetry.readiness().probe("database", move || probe.load(Ordering::Relaxed));
+    let weak = Arc::downgrade(telemetry);
+    tokio::spawn(async move {
+        // Stops when the telemetry (the process's services) is gone.
+        while weak.strong_count() > 0 {
+            let ok = tokio::time::timeout(DATABASE_PING_EVERY, db.ping()).await.is_ok_and(|r| r.is_ok());
+            if ok != up.swap(ok, Ordering::Relaxed) {
+                tracing::warn!(database_up = ok, "database availability changed");
+            }
+            gauge.set(if ok { 1.0 } else { 0.0 });
+            tokio::time::sleep(DATABASE_PING_EVERY).await;
+        }
+    });
+    Ok(())
 }
 
 /// The catalog file named by `catalog.path`, or the built-in one.

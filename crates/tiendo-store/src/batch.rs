@@ -14,24 +14,29 @@ pub const RETRY_DELAY: Duration = Duration::from_secs(2);
 /// transaction over the slice it is given and returns one outcome per item. All at once
 /// first; if that transaction fails, one at a time, so only the items that fail alone are
 /// retried (their `decisions` become [`Decision::Retry`]). `done` sees every committed outcome.
+/// Returns how many transactions failed.
 pub async fn apply_batch<'a, T, O, F, Fut>(
     items: &'a [(usize, T)],
     decisions: &mut [Decision],
     apply: F,
     mut done: impl FnMut(&O),
-) where
+) -> u64
+where
     F: Fn(Vec<&'a T>) -> Fut,
     Fut: Future<Output = Result<Vec<O>, DbErr>>,
 {
     let all: Vec<&T> = items.iter().map(|(_, t)| t).collect();
+    let mut failed = 0u64;
     match apply(all).await {
         Ok(outcomes) => outcomes.iter().for_each(&mut done),
         Err(e) if items.len() > 1 => {
+            failed += 1;
             tracing::warn!(error = %e, "batch transaction failed; applying one by one");
             for (i, t) in items {
                 match apply(vec![t]).await {
                     Ok(outcomes) => outcomes.iter().for_each(&mut done),
                     Err(e) => {
+                        failed += 1;
                         tracing::warn!(error = %e, "a message's transaction failed; will retry");
                         decisions[*i] = Decision::Retry(RETRY_DELAY);
                     }
@@ -39,8 +44,10 @@ pub async fn apply_batch<'a, T, O, F, Fut>(
             }
         }
         Err(e) => {
+            failed += 1;
             tracing::warn!(error = %e, "a message's transaction failed; will retry");
             items.iter().for_each(|(i, _)| decisions[*i] = Decision::Retry(RETRY_DELAY));
         }
     }
+    failed
 }

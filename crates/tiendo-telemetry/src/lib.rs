@@ -62,6 +62,9 @@ impl Telemetry {
         for r in refreshers {
             r().await;
         }
+        for (check, ok) in self.readiness.report() {
+            self.pipeline.ready.with_label_values(&[&check]).set(if ok { 1.0 } else { 0.0 });
+        }
         let mut out = String::new();
         if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out) {
             tracing::error!(error = %e, "rendering metrics");

@@ -1,7 +1,7 @@
 //! The metrics every service keeps. Names and labels are a wire contract with ops: README.md
 //! ("Metrics"), the rules in deploy/prometheus/ and the dashboards use them.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 /// Counts and timings of what each service handled. Label `service` is one of `ingest`,
 /// `validation`, `aggregation`, `alerting`.
@@ -21,6 +21,14 @@ pub struct PipelineMetrics {
     pub dead_letters: IntCounterVec,
     /// `tiendo_batch_duration_seconds{service}`: time to handle one batch, commit included.
     pub batch_seconds: HistogramVec,
+    /// `tiendo_database_errors_total{service}`: transactions that failed (and were retried).
+    pub database_errors: IntCounterVec,
+    /// `tiendo_consumer_pending_messages{service}`: in the service's stream, not yet delivered to it.
+    pub consumer_pending: GaugeVec,
+    /// `tiendo_consumer_ack_pending_messages{service}`: delivered to the service, not yet acknowledged.
+    pub consumer_ack_pending: GaugeVec,
+    /// `tiendo_ready{check}`: 1 when the readiness check passes.
+    pub ready: GaugeVec,
 }
 
 impl PipelineMetrics {
@@ -39,6 +47,11 @@ impl PipelineMetrics {
             &["service"],
         )?;
         registry.register(Box::new(batch_seconds.clone()))?;
+        let gauge = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<GaugeVec> {
+            let g = GaugeVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
         Ok(Self {
             messages: counter("tiendo_messages_received_total", "Bus messages handed to the service.", &["service"])?,
             received: counter(
@@ -67,6 +80,22 @@ impl PipelineMetrics {
                 &["service"],
             )?,
             batch_seconds,
+            database_errors: counter(
+                "tiendo_database_errors_total",
+                "Database transactions that failed; their messages are retried.",
+                &["service"],
+            )?,
+            consumer_pending: gauge(
+                "tiendo_consumer_pending_messages",
+                "Messages in the service's stream not yet delivered to its consumer.",
+                &["service"],
+            )?,
+            consumer_ack_pending: gauge(
+                "tiendo_consumer_ack_pending_messages",
+                "Messages delivered to the service's consumer and not yet acknowledged.",
+                &["service"],
+            )?,
+            ready: gauge("tiendo_ready", "1 when the readiness check passes, 0 when it fails.", &["check"])?,
         })
     }
 }

@@ -32,6 +32,7 @@ impl Validation {
     pub async fn build(deps: Deps) -> anyhow::Result<Self> {
         deps.bus.ensure_streams(&deps.settings.pipeline).await?;
         let consumer = deps.bus.ensure_consumer(StreamKind::Received, NAME, &deps.settings.pipeline).await?;
+        deps.watch_consumer(NAME, consumer.clone());
         deps.telemetry.readiness().set(NAME, true);
         Ok(Self { deps, consumer })
     }
