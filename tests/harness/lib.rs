@@ -12,6 +12,13 @@
 //! # Layout
 //! - [`Db`]: which database a test runs on; [`db_matrix!`] runs a test on both.
 //! - [`TestApp`]: spawn, publish, wait, read, crash and restart.
+//! - [`Fleet`]: the four services as separate processes, to kill with SIGKILL.
+//! - [`story`]: a stream with revisions and reused ids, and the figures it must produce.
+
+pub mod fleet;
+pub mod story;
+
+pub use fleet::Fleet;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -108,8 +115,18 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Starts tiendo on `db` in a fresh namespace.
+    /// Starts tiendo (`tiendo up`, in-process) on `db` in a fresh namespace.
     pub async fn spawn(db: Db) -> TestApp {
+        let mut app = Self::namespace(db).await;
+        let (running, http) = Self::start(&app.settings).await;
+        app.running = Some(running);
+        app.http = http;
+        app
+    }
+
+    /// A fresh namespace (prefix, database, subscriptions) with no services running: for
+    /// tests that run the services as processes ([`Fleet`]).
+    pub async fn namespace(db: Db) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = Settings::defaults();
         settings.nats.url = nats_url();
@@ -136,17 +153,18 @@ impl TestApp {
         let rejections = collect(&bus, format!("{prefix}.rejected.>")).await;
         let alerts = collect(&bus, format!("{prefix}.alerts.>")).await;
         let aggregates = collect(&bus, format!("{prefix}.aggregates.>")).await;
-        let (running, http) = Self::start(&settings).await;
+        // Migrated here so the test can read tables before any service has started.
         let db = tiendo_store::connect(&settings.database).await.expect("database");
+        tiendo_store::migrate(&db).await.expect("migrations");
         TestApp {
             settings,
             bus,
             db,
-            http,
+            http: "127.0.0.1:9".parse().unwrap(),
             rejections,
             alerts,
             aggregates,
-            running: Some(running),
+            running: None,
             pg_database,
             _dir: dir,
             published: 0,
@@ -233,14 +251,7 @@ impl TestApp {
 
     /// `GET path` on the HTTP endpoints: (status, body).
     pub async fn http_get(&self, path: &str) -> (u16, String) {
-        let mut stream = tokio::net::TcpStream::connect(self.http).await.expect("connect to http");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.expect("write");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.expect("read");
-        let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-        (status, body)
+        http_get(self.http, path).await
     }
 
     /// The value of one sample in `/metrics`, e.g. `metric("tiendo_indicator_behind", &[("org_unit", "89")])`.
@@ -266,6 +277,20 @@ impl TestApp {
             }
         }
     }
+}
+
+/// `GET path` at `addr`: (status, body); status 0 when nothing answers.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else { return (0, String::new()) };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return (0, String::new());
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response).await;
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
 }
 
 /// Finds one sample in Prometheus text output: the line for `name` carrying every label.

@@ -1,0 +1,100 @@
+//! The four services as separate operating-system processes (the `tiendo-<service>`
+//! binaries), sharing a test's namespace, so a test can `kill -9` one and start it again.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tiendo_settings::Settings;
+use tokio::process::{Child, Command};
+
+/// The services, by binary suffix.
+pub const SERVICES: [&str; 4] = ["ingest", "validation", "aggregation", "alerting"];
+
+/// Running service processes, killed when dropped.
+pub struct Fleet {
+    settings: Settings,
+    running: BTreeMap<&'static str, (Child, SocketAddr)>,
+}
+
+/// Where the workspace's binaries are: next to the test binary's `deps/` folder.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the service binaries first (`cargo build --workspace --bins`, as scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
+}
+
+impl Fleet {
+    /// Starts every service and waits until each answers `/readyz` with 200.
+    pub async fn start(settings: &Settings) -> Fleet {
+        let mut fleet = Fleet { settings: settings.clone(), running: BTreeMap::new() };
+        for s in SERVICES {
+            fleet.spawn(s);
+        }
+        for s in SERVICES {
+            fleet.wait_ready(s).await;
+        }
+        fleet
+    }
+
+    /// Starts one service process (replacing a dead one).
+    pub fn spawn(&mut self, service: &'static str) {
+        let addr = free_port();
+        let s = &self.settings;
+        let child = Command::new(binary(&format!("tiendo-{service}")))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .env("TIENDO__NATS__URL", &s.nats.url)
+            .env("TIENDO__NATS__PREFIX", &s.nats.prefix)
+            .env("TIENDO__DATABASE__URL", &s.database.url)
+            .env("TIENDO__HTTP__LISTEN", addr.to_string())
+            .env("TIENDO__PIPELINE__ACK_WAIT_SECS", s.pipeline.ack_wait_secs.to_string())
+            .env("TIENDO__PIPELINE__RETENTION_DAYS", s.pipeline.retention_days.to_string())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start a service binary");
+        self.running.insert(service, (child, addr));
+    }
+
+    /// Waits until `service` answers `/readyz` with 200.
+    pub async fn wait_ready(&self, service: &str) {
+        let addr = self.addr(service);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while crate::http_get(addr, "/readyz").await.0 != 200 {
+            assert!(Instant::now() < deadline, "{service} did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The HTTP address of a running service.
+    pub fn addr(&self, service: &str) -> SocketAddr {
+        self.running.get(service).map(|(_, a)| *a).expect("service is running")
+    }
+
+    /// `kill -9`: the process dies where it stands.
+    pub async fn kill(&mut self, service: &str) {
+        if let Some((mut child, _)) = self.running.remove(service) {
+            child.start_kill().expect("SIGKILL");
+            let _ = child.wait().await;
+        }
+    }
+
+    /// Kills and starts `service` again, and waits until it is ready.
+    pub async fn restart(&mut self, service: &'static str) {
+        self.kill(service).await;
+        self.spawn(service);
+        self.wait_ready(service).await;
+    }
+}

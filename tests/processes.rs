@@ -1,0 +1,58 @@
+//! The services as separate processes against one NATS server and one database, as in
+//! production, and killed with SIGKILL while they work.
+
+use rand::{Rng, SeedableRng};
+use tiendo_tests::fleet::SERVICES;
+use tiendo_tests::story::{check_db, story, MONTHS};
+use tiendo_tests::{counts, db_matrix, sample, Db, Fleet, TestApp};
+
+async fn each_service_runs_as_its_own_process_against_shared_nats_and_database(db: Db) {
+    let mut app = TestApp::namespace(db).await;
+    let fleet = Fleet::start(&app.settings).await;
+    app.publish("dic", &counts("p1", "smartphone_adults", "883", "2024-06", 700, 1000)).await;
+    app.wait_idle().await;
+    let province = app.figure("smartphone_adults", "89", "2024-06").await.expect("rolled up");
+    assert_eq!((province.sum_numerator, province.sum_denominator), (700, 1000));
+    let (_, metrics) = tiendo_tests::http_get(fleet.addr("alerting"), "/metrics").await;
+    let labels = [("indicator", "smartphone_adults"), ("org_unit", "89")];
+    assert_eq!(sample(&metrics, "tiendo_indicator_value_ratio", &labels), Some(0.7));
+    drop(fleet);
+    app.cleanup().await;
+}
+
+async fn services_killed_with_sigkill_mid_stream_lose_nothing_and_count_nothing_twice(db: Db) {
+    let story = story(20_000, 200);
+    let mut app = TestApp::namespace(db).await;
+    let mut fleet = Fleet::start(&app.settings).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let chunks: Vec<_> = story.messages.chunks(story.messages.len() / 8 + 1).collect();
+    for (n, chunk) in chunks.iter().enumerate() {
+        for m in chunk.iter() {
+            app.publish("dic", m).await;
+        }
+        // One at a time, each service in turn; then two at random.
+        let victims: Vec<&'static str> = if n < SERVICES.len() {
+            vec![SERVICES[n]]
+        } else {
+            (0..2).map(|_| SERVICES[rng.random_range(0..SERVICES.len())]).collect()
+        };
+        for v in victims {
+            fleet.restart(v).await;
+        }
+    }
+    app.wait_idle().await;
+    check_db(&app.db, &story).await;
+    let (n, d) =
+        story.expected.iter().filter(|((_, m), _)| m == MONTHS[5]).fold((0, 0), |(n, d), (_, (x, y))| (n + x, d + y));
+    let (_, metrics) = tiendo_tests::http_get(fleet.addr("alerting"), "/metrics").await;
+    let labels = [("indicator", "smartphone_adults"), ("org_unit", "89")];
+    let value = sample(&metrics, "tiendo_indicator_value_ratio", &labels).expect("province gauge");
+    assert!((value - n as f64 / d as f64).abs() < 1e-9);
+    drop(fleet);
+    app.cleanup().await;
+}
+
+db_matrix!(
+    each_service_runs_as_its_own_process_against_shared_nats_and_database,
+    services_killed_with_sigkill_mid_stream_lose_nothing_and_count_nothing_twice,
+);
