@@ -13,9 +13,11 @@
 //! - [`Db`]: which database a test runs on; [`db_matrix!`] runs a test on both.
 //! - [`TestApp`]: spawn, publish, wait, read, crash and restart.
 //! - [`Fleet`]: the four services as separate processes, to kill with SIGKILL.
+//! - [`servers`]: a private nats-server and a proxy to cut PostgreSQL, for fault tests.
 //! - [`story`]: a stream with revisions and reused ids, and the figures it must produce.
 
 pub mod fleet;
+pub mod servers;
 pub mod story;
 
 pub use fleet::Fleet;
@@ -127,6 +129,12 @@ impl TestApp {
     /// A fresh namespace (prefix, database, subscriptions) with no services running: for
     /// tests that run the services as processes ([`Fleet`]).
     pub async fn namespace(db: Db) -> TestApp {
+        Self::namespace_with(db, |_| {}).await
+    }
+
+    /// As [`TestApp::namespace`], with settings adjusted by `configure` (another NATS server,
+    /// another database host, pipeline limits) before anything connects.
+    pub async fn namespace_with(db: Db, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = Settings::defaults();
         settings.nats.url = nats_url();
@@ -148,13 +156,17 @@ impl TestApp {
                 url
             }
         };
+        // The test reads the database directly, even when `configure` routes the services
+        // through a proxy.
+        let direct = settings.database.clone();
+        configure(&mut settings);
         let bus = Bus::connect(&settings.nats, "tiendo-test").await.expect("NATS is reachable");
         let prefix = settings.nats.prefix.clone();
         let rejections = collect(&bus, format!("{prefix}.rejected.>")).await;
         let alerts = collect(&bus, format!("{prefix}.alerts.>")).await;
         let aggregates = collect(&bus, format!("{prefix}.aggregates.>")).await;
         // Migrated here so the test can read tables before any service has started.
-        let db = tiendo_store::connect(&settings.database).await.expect("database");
+        let db = tiendo_store::connect(&direct).await.expect("database");
         tiendo_store::migrate(&db).await.expect("migrations");
         TestApp {
             settings,
@@ -213,13 +225,25 @@ impl TestApp {
         if let Some(ct) = content_type {
             headers.insert("Content-Type", ct);
         }
-        self.bus
-            .js
-            .publish_with_headers(self.bus.names.ingest(department), headers, payload.into())
-            .await
-            .expect("publish")
-            .await
-            .expect("JetStream stored the message");
+        // Retried a few times: a server that has just restarted answers "no responders" until
+        // JetStream has recovered its streams. The message id makes a retry harmless.
+        let payload = bytes::Bytes::from(payload);
+        for attempt in 1.. {
+            let sent =
+                self.bus.js.publish_with_headers(self.bus.names.ingest(department), headers.clone(), payload.clone());
+            let stored = match sent.await {
+                Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match stored {
+                Ok(()) => return,
+                Err(e) if attempt < 50 => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("publish failed: {e}"),
+            }
+        }
     }
 
     /// Waits until every stage has nothing pending (and the outboxes are relayed).

@@ -16,16 +16,17 @@ pub mod apply;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use tiendo_bus::consume::{self, Decision, Delivery, Handler};
 use tiendo_bus::{ContentType, Outgoing, StreamKind};
+use tiendo_domain::Catalog;
 use tiendo_proto::v1::{Aggregate, ValidObservation};
 use tiendo_proto::Message as _;
 use tiendo_runtime::{Deps, Service};
 use tiendo_store::sea_orm;
 use tokio_util::sync::CancellationToken;
 
-use crate::apply::Outcome;
+pub use crate::apply::Outcome;
 
 /// Service name: consumer name and `service` metric label.
 pub const NAME: &str = "aggregation";
@@ -66,6 +67,23 @@ impl Service for Aggregation {
     }
 }
 
+/// Applies `items` in order inside the caller's transaction; returns each one's outcome and
+/// the changed figures (the latest version of each key only). Used by the service and by
+/// `tiendo replay`.
+pub async fn apply_observations<C: ConnectionTrait>(
+    db: &C,
+    catalog: &Catalog,
+    items: &[&ValidObservation],
+    now: &str,
+) -> Result<(Vec<Outcome>, Vec<Aggregate>), DbErr> {
+    let mut changes = Changes::default();
+    let mut outcomes = Vec::with_capacity(items.len());
+    for obs in items {
+        outcomes.push(apply::apply(db, catalog, obs, now, &mut |a| changes.push(a)).await?);
+    }
+    Ok((outcomes, changes.figures))
+}
+
 struct AggregationHandler {
     deps: Deps,
     db: DatabaseConnection,
@@ -96,14 +114,9 @@ impl AggregationHandler {
     async fn apply_all(&self, items: Vec<&ValidObservation>) -> Result<Vec<Outcome>, DbErr> {
         let tx: DatabaseTransaction = tiendo_store::begin(&self.db).await?;
         let now = (self.deps.clock)().to_rfc3339();
-        let mut changes = Changes::default();
-        let mut outcomes = Vec::with_capacity(items.len());
-        for obs in items {
-            outcomes.push(apply::apply(&tx, &self.deps.catalog, obs, &now, &mut |a| changes.push(a)).await?);
-        }
+        let (outcomes, figures) = apply_observations(&tx, &self.deps.catalog, &items, &now).await?;
         let names = &self.deps.bus.names;
-        let messages: Vec<Outgoing> = changes
-            .figures
+        let messages: Vec<Outgoing> = figures
             .into_iter()
             .map(|a| {
                 consume::outgoing(
@@ -143,6 +156,7 @@ impl Handler for AggregationHandler {
             }
         }
         let failed = tiendo_store::batch::apply_batch(
+            &self.db,
             &decoded,
             &mut decisions,
             |items| self.apply_all(items),

@@ -18,16 +18,17 @@ pub mod judge;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tiendo_bus::consume::{self, Decision, Delivery, Handler};
 use tiendo_bus::{ContentType, Outgoing, StreamKind};
-use tiendo_proto::v1::Aggregate;
+use tiendo_domain::Catalog;
+use tiendo_proto::v1::{Aggregate, Alert};
 use tiendo_runtime::{Deps, Service};
 use tiendo_store::sea_orm;
 use tokio_util::sync::CancellationToken;
 
 use crate::gauges::IndicatorGauges;
-use crate::judge::Outcome;
+pub use crate::judge::Outcome;
 
 /// Service name: consumer name and `service` metric label.
 pub const NAME: &str = "alerting";
@@ -78,6 +79,22 @@ impl Service for Alerting {
     }
 }
 
+/// Stores and judges `items` in order inside the caller's transaction; returns each one's
+/// outcome and the alert messages to send. Used by the service and by `tiendo replay`.
+pub async fn judge_figures<C: ConnectionTrait>(
+    db: &C,
+    catalog: &Catalog,
+    items: &[&Aggregate],
+    now: &str,
+) -> Result<(Vec<Outcome>, Vec<Alert>), DbErr> {
+    let mut alerts = Vec::new();
+    let mut outcomes = Vec::with_capacity(items.len());
+    for agg in items {
+        outcomes.push(judge::apply(db, catalog, agg, now, &mut |a| alerts.push(a)).await?);
+    }
+    Ok((outcomes, alerts))
+}
+
 struct AlertingHandler {
     deps: Deps,
     db: DatabaseConnection,
@@ -87,21 +104,19 @@ impl AlertingHandler {
     async fn apply_all(&self, items: Vec<&Aggregate>) -> Result<Vec<Outcome>, DbErr> {
         let tx = tiendo_store::begin(&self.db).await?;
         let now = (self.deps.clock)().to_rfc3339();
+        let (outcomes, alerts) = judge_figures(&tx, &self.deps.catalog, &items, &now).await?;
         let names = &self.deps.bus.names;
-        let mut messages: Vec<Outgoing> = Vec::new();
-        let mut outcomes = Vec::with_capacity(items.len());
-        for agg in items {
-            let outcome = judge::apply(&tx, &self.deps.catalog, agg, &now, &mut |alert| {
-                messages.push(consume::outgoing(
+        let messages: Vec<Outgoing> = alerts
+            .into_iter()
+            .map(|alert| {
+                consume::outgoing(
                     names.alerts(&alert.indicator, &alert.org_unit),
                     format!("al:{}:{}", alert.alert_id, alert.state),
                     serde_json::to_vec(&alert).unwrap_or_default(),
                     ContentType::Json,
-                ));
+                )
             })
-            .await?;
-            outcomes.push(outcome);
-        }
+            .collect();
         tiendo_store::outbox::enqueue(&tx, NAME, messages).await?;
         tx.commit().await?;
         Ok(outcomes)
@@ -132,6 +147,7 @@ impl Handler for AlertingHandler {
             }
         }
         let failed = tiendo_store::batch::apply_batch(
+            &self.db,
             &decoded,
             &mut decisions,
             |items| self.apply_all(items),

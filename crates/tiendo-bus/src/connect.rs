@@ -76,6 +76,7 @@ impl Bus {
     }
 
     /// Creates (or finds) the durable pull consumer `service` on the stream of `kind`.
+    /// `pipeline.max_deliver` is enforced by [`crate::consume::run`], not by the server.
     pub async fn ensure_consumer(
         &self,
         kind: StreamKind,
@@ -87,7 +88,9 @@ impl Bus {
             durable_name: Some(service.to_owned()),
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait: Duration::from_secs(pipeline.ack_wait_secs),
-            max_deliver: pipeline.max_deliver,
+            // Unlimited here: the consumer loop counts deliveries itself and dead-letters a
+            // message that keeps failing, while an outage (Decision::Hold) never gives up.
+            max_deliver: -1,
             max_ack_pending: (pipeline.batch_size as i64 * 8).max(1024),
             ..Default::default()
         };

@@ -54,8 +54,12 @@ impl Delivery {
 pub enum Decision {
     /// Done: its effects are committed (or it needed none).
     Ack,
-    /// A passing fault (database down, bus busy): deliver again after the delay.
+    /// A passing fault (database down, bus busy): deliver again after the delay, doubled for
+    /// each earlier delivery (see [`backoff`]), until `pipeline.max_deliver` deliveries.
     Retry(Duration),
+    /// Not this message's fault (the database or the bus is down): deliver again after the
+    /// delay, however many times it takes. Never dead-letters.
+    Hold(Duration),
     /// It can never be processed: move it to the dead-letter subject with this reason.
     DeadLetter(String),
 }
@@ -69,8 +73,19 @@ pub trait Handler: Send + Sync {
     fn dead_lettered(&self, _delivery: &Delivery, _reason: &str) {}
 }
 
+/// Longest delay between two deliveries of a failing message.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// The delay before delivery `delivered + 1`: `base` doubled for each earlier delivery.
+pub fn backoff(base: Duration, delivered: i64) -> Duration {
+    let doublings = delivered.clamp(1, 16) as u32 - 1;
+    base.saturating_mul(1 << doublings).min(MAX_RETRY_DELAY)
+}
+
 /// Runs `handler` over `consumer` until `shutdown` is cancelled. The batch in hand is finished
-/// first, so a graceful stop leaves nothing half done.
+/// first, so a graceful stop leaves nothing half done. When the connection drops or the
+/// server restarts, the message stream is opened again; nothing is lost meanwhile, since
+/// whatever was delivered and not acknowledged is delivered again.
 pub async fn run<H: Handler>(
     bus: &Bus,
     consumer: PullConsumer,
@@ -80,37 +95,55 @@ pub async fn run<H: Handler>(
     handler: &H,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let messages = consumer
-        .stream()
-        .max_messages_per_batch(batch_size)
-        .heartbeat(Duration::from_secs(5))
-        .expires(Duration::from_secs(30))
-        .messages()
-        .await?;
-    let mut chunks = messages.ready_chunks(batch_size);
+    let mut pause = Duration::from_millis(100);
     loop {
-        let chunk = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            chunk = chunks.next() => chunk,
-        };
-        let Some(chunk) = chunk else {
-            anyhow::bail!("{service}: the consumer's message stream ended");
-        };
-        let mut batch = Vec::with_capacity(chunk.len());
-        for item in chunk {
-            match item {
-                Ok(m) => batch.push(Delivery::new(m)),
-                Err(e) => tracing::warn!(service, error = %e, "consumer stream error; continuing"),
+        let opened = consumer
+            .stream()
+            .max_messages_per_batch(batch_size)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await;
+        match opened {
+            Ok(messages) => {
+                pause = Duration::from_millis(100);
+                let mut chunks = messages.ready_chunks(batch_size);
+                loop {
+                    let chunk = tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        chunk = chunks.next() => chunk,
+                    };
+                    let Some(chunk) = chunk else { break };
+                    let mut batch = Vec::with_capacity(chunk.len());
+                    let mut broken = false;
+                    for item in chunk {
+                        match item {
+                            Ok(m) => batch.push(Delivery::new(m)),
+                            Err(e) => {
+                                tracing::warn!(service, error = %e, "consumer stream error; reopening it");
+                                broken = true;
+                            }
+                        }
+                    }
+                    if !batch.is_empty() {
+                        let decisions = handler.handle(&batch).await;
+                        debug_assert_eq!(decisions.len(), batch.len());
+                        for (delivery, decision) in batch.iter().zip(decisions) {
+                            settle(bus, service, max_deliver, delivery, decision, handler).await;
+                        }
+                    }
+                    if broken {
+                        break;
+                    }
+                }
             }
+            Err(e) => tracing::warn!(service, error = %e, "cannot open the consumer's message stream; retrying"),
         }
-        if batch.is_empty() {
-            continue;
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(pause) => {}
         }
-        let decisions = handler.handle(&batch).await;
-        debug_assert_eq!(decisions.len(), batch.len());
-        for (delivery, decision) in batch.iter().zip(decisions) {
-            settle(bus, service, max_deliver, delivery, decision, handler).await;
-        }
+        pause = (pause * 2).min(Duration::from_secs(5));
     }
 }
 
@@ -123,7 +156,8 @@ async fn settle<H: Handler>(bus: &Bus, service: &str, max_deliver: i64, d: &Deli
     };
     let result = match decision {
         Decision::Ack => d.message.ack().await,
-        Decision::Retry(delay) => d.message.ack_with(AckKind::Nak(Some(delay))).await,
+        Decision::Retry(base) => d.message.ack_with(AckKind::Nak(Some(backoff(base, d.delivered)))).await,
+        Decision::Hold(delay) => d.message.ack_with(AckKind::Nak(Some(delay))).await,
         Decision::DeadLetter(reason) => {
             tracing::error!(service, seq = d.stream_seq, %reason, "moving message to the dead-letter subject");
             match dead_letter(bus, service, d, &reason).await {
@@ -165,7 +199,8 @@ pub fn outgoing(subject: String, msg_id: String, payload: Vec<u8>, content_type:
 }
 
 /// Publishes what a stateless service made of a batch; if the bus does not take it all, every
-/// message that was to be acked is retried instead. Safe because the outgoing ids derive from
+/// message that was to be acked is held for another delivery instead (a bus fault is not the
+/// message's fault). Safe because the outgoing ids derive from
 /// stream positions: the retry republishes the same ids and JetStream drops the copies.
 pub async fn publish_or_retry(bus: &Bus, service: &str, out: Vec<Outgoing>, decisions: &mut [Decision]) {
     if let Err(e) = bus.publish_all(out).await {
@@ -174,5 +209,20 @@ pub async fn publish_or_retry(bus: &Bus, service: &str, out: Vec<Outgoing>, deci
             .iter_mut()
             .filter(|d| **d == Decision::Ack)
             .for_each(|d| *d = Decision::Retry(Duration::from_secs(1)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_a_minute() {
+        let base = Duration::from_secs(1);
+        assert_eq!(backoff(base, 1), Duration::from_secs(1));
+        assert_eq!(backoff(base, 2), Duration::from_secs(2));
+        assert_eq!(backoff(base, 4), Duration::from_secs(8));
+        assert_eq!(backoff(base, 10), MAX_RETRY_DELAY);
+        assert_eq!(backoff(base, i64::MAX), MAX_RETRY_DELAY);
     }
 }

@@ -4,18 +4,24 @@
 use std::future::Future;
 use std::time::Duration;
 
-use sea_orm::DbErr;
+use sea_orm::{DatabaseConnection, DbErr};
 use tiendo_bus::Decision;
 
-/// Delay before a message whose transaction failed is delivered again.
-pub const RETRY_DELAY: Duration = Duration::from_secs(2);
+/// Delay before a message whose transaction failed is delivered again (doubled each time).
+pub const RETRY_DELAY: Duration = Duration::from_millis(500);
+
+/// Delay before a batch held during a database outage is delivered again.
+pub const OUTAGE_DELAY: Duration = Duration::from_secs(2);
 
 /// Applies `items` (each with its index in the batch) through `apply`, which runs one
 /// transaction over the slice it is given and returns one outcome per item. All at once
 /// first; if that transaction fails, one at a time, so only the items that fail alone are
-/// retried (their `decisions` become [`Decision::Retry`]). `done` sees every committed outcome.
-/// Returns how many transactions failed.
+/// retried (their `decisions` become [`Decision::Retry`]). When the database does not answer
+/// at all, nothing is the items' fault: they are all held ([`Decision::Hold`]) until it is
+/// back, and never dead-lettered. `done` sees every committed outcome. Returns how many
+/// transactions failed.
 pub async fn apply_batch<'a, T, O, F, Fut>(
+    db: &DatabaseConnection,
     items: &'a [(usize, T)],
     decisions: &mut [Decision],
     apply: F,
@@ -29,6 +35,11 @@ where
     let mut failed = 0u64;
     match apply(all).await {
         Ok(outcomes) => outcomes.iter().for_each(&mut done),
+        Err(e) if db.ping().await.is_err() => {
+            failed += 1;
+            tracing::warn!(error = %e, "the database does not answer; holding the batch until it does");
+            items.iter().for_each(|(i, _)| decisions[*i] = Decision::Hold(OUTAGE_DELAY));
+        }
         Err(e) if items.len() > 1 => {
             failed += 1;
             tracing::warn!(error = %e, "batch transaction failed; applying one by one");

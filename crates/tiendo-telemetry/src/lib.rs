@@ -25,6 +25,9 @@ pub use readiness::Readiness;
 /// every instance reports the same shared state.
 pub type Refresher = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
 
+/// Longest a refresher may take before `/metrics` is served without it.
+pub const REFRESH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The process's metrics registry, pipeline metrics and readiness checks.
 pub struct Telemetry {
     registry: prometheus::Registry,
@@ -59,8 +62,12 @@ impl Telemetry {
     /// Runs every refresher, then renders the registry in the text format.
     pub async fn render(&self) -> String {
         let refreshers: Vec<Refresher> = self.refreshers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // A refresher waiting on a dead database must not hold the scrape: the gauges keep
+        // their last values, and `tiendo_database_up` / `tiendo_ready` say why.
         for r in refreshers {
-            r().await;
+            if tokio::time::timeout(REFRESH_TIMEOUT, r()).await.is_err() {
+                tracing::warn!("a metrics refresher took longer than {REFRESH_TIMEOUT:?}; serving the last values");
+            }
         }
         for (check, ok) in self.readiness.report() {
             self.pipeline.ready.with_label_values(&[&check]).set(if ok { 1.0 } else { 0.0 });

@@ -11,12 +11,16 @@
 //! - [`status`]: the trajectory table, read from the database.
 //! - [`local_nats`]: start a throwaway nats-server when none is reachable (for the demo).
 //! - [`publish`]: `tiendo publish`, a department's file (JSON or CSV) onto the bus.
+//! - [`replay`]: `tiendo replay`, figures rebuilt from the retained stream into an empty database.
+//! - [`deadletters`]: `tiendo deadletters`, list and re-drive what the services gave up on.
 //! - [`demo`]: the scripted 2023–2025 story.
 
+pub mod deadletters;
 pub mod demo;
 pub mod idle;
 pub mod local_nats;
 pub mod publish;
+pub mod replay;
 pub mod status;
 
 use std::net::SocketAddr;

@@ -28,6 +28,18 @@ enum Command {
     Status,
     /// Apply database migrations and exit.
     Migrate,
+    /// Rebuild figures and alert states from the retained valid-observation stream into an
+    /// empty database (database.url, or --into).
+    Replay {
+        /// Target database URL; default: database.url.
+        #[arg(long)]
+        into: Option<String>,
+    },
+    /// List the messages the services gave up on, or send them back after a fix.
+    Deadletters {
+        #[command(subcommand)]
+        action: DeadletterAction,
+    },
     /// Publish a department's observations: a JSON file (one object or an array) or a CSV
     /// spreadsheet with the same field names as its header. `-` reads JSON from stdin.
     Publish {
@@ -39,6 +51,18 @@ enum Command {
         wait: u64,
         /// The file: `.csv` is read as a spreadsheet, anything else as JSON.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadletterAction {
+    /// Print every dead letter: sequence, service, reason, original subject.
+    List,
+    /// Republish dead letters to their original subjects and remove them (all, or --seq).
+    Redrive {
+        /// Only these dead-letter sequences (repeatable).
+        #[arg(long)]
+        seq: Vec<u64>,
     },
 }
 
@@ -85,6 +109,37 @@ async fn main() -> anyhow::Result<()> {
             let bus = tiendo_bus::Bus::connect(&settings.nats, "tiendo-publish").await?;
             let wait = std::time::Duration::from_secs(wait);
             tiendo::publish::run(&bus, &department, payload, wait, &mut std::io::stdout()).await
+        }
+        Command::Replay { into } => {
+            let mut target = settings.database.clone();
+            if let Some(url) = into {
+                target.url = url;
+            }
+            let catalog = tiendo_runtime::load_catalog(&settings)?;
+            let bus = tiendo_bus::Bus::connect(&settings.nats, "tiendo-replay").await?;
+            let db = tiendo_store::connect(&target).await?;
+            let report = tiendo::replay::replay(&bus, &db, &catalog, settings.pipeline.batch_size).await?;
+            println!(
+                "replayed {} messages: {} observations applied, {} reused event ids ignored, {} undecodable",
+                report.messages, report.applied, report.duplicates, report.undecodable
+            );
+            Ok(())
+        }
+        Command::Deadletters { action } => {
+            let bus = tiendo_bus::Bus::connect(&settings.nats, "tiendo-deadletters").await?;
+            match action {
+                DeadletterAction::List => {
+                    let letters = tiendo::deadletters::list(&bus).await?;
+                    for d in &letters {
+                        println!("{:>6}  {:<12} {:<40} {}", d.seq, d.service, d.subject, d.reason);
+                    }
+                    println!("{} dead letter(s)", letters.len());
+                }
+                DeadletterAction::Redrive { seq } => {
+                    println!("redriven: {}", tiendo::deadletters::redrive(&bus, &seq).await?);
+                }
+            }
+            Ok(())
         }
         Command::Migrate => {
             let db = tiendo_store::connect(&settings.database).await?;

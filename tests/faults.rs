@@ -1,0 +1,236 @@
+//! Breaking things on purpose: the NATS server dies, the database goes away, two instances
+//! of every service race, a message keeps failing, messages arrive out of order, and the
+//! figures are rebuilt from the streams. Each time nothing is lost or counted twice.
+
+use std::time::Duration;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use tiendo_proto::v1::ValidObservation;
+use tiendo_proto::Message as _;
+use tiendo_tests::servers::{NatsServer, Proxy};
+use tiendo_tests::story::{check, check_db, story};
+use tiendo_tests::{counts, db_matrix, http_get, percent, Db, TestApp};
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn publish_all(app: &mut TestApp, messages: &[serde_json::Value]) {
+    for m in messages {
+        app.publish("dic", m).await;
+    }
+}
+
+async fn the_nats_server_killed_and_restarted_mid_stream_loses_nothing(db: Db) {
+    let mut server = NatsServer::start().await;
+    let url = server.url();
+    let mut app = TestApp::namespace_with(db, |s| s.nats.url = url).await;
+    app.restart().await;
+    let story = story(4_000, 100);
+    let half = story.messages.len() / 2;
+    publish_all(&mut app, &story.messages[..half]).await;
+    while app.observations().await == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.restart().await;
+    publish_all(&mut app, &story.messages[half..]).await;
+    app.wait_idle().await;
+    check(&app, &story).await;
+    app.cleanup().await;
+}
+
+async fn the_database_cut_mid_stream_holds_messages_reports_not_ready_and_catches_up(db: Db) {
+    let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let addr = proxy.addr;
+    let mut app =
+        TestApp::namespace_with(db, |s| s.database.url = s.database.url.replace("127.0.0.1:5432", &addr.to_string()))
+            .await;
+    assert!(app.settings.database.url.contains(&addr.to_string()), "the services go through the proxy");
+    app.restart().await;
+    let story = story(3_000, 100);
+    let third = story.messages.len() / 3;
+    publish_all(&mut app, &story.messages[..third]).await;
+    app.wait_idle().await;
+
+    proxy.cut();
+    publish_all(&mut app, &story.messages[third..]).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while app.http_get("/readyz").await.0 != 503 {
+        assert!(tokio::time::Instant::now() < deadline, "/readyz never reported the outage");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, body) = app.http_get("/readyz").await;
+    assert!(body.contains("database: not ready"), "{body}");
+    assert_eq!(app.metric("tiendo_database_up", &[]).await, Some(0.0));
+    // Nothing was acknowledged without being stored, and nothing was given up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(tiendo::idle::backlog(&app.bus).await.unwrap() > 0, "messages wait for the database");
+    assert_eq!(app.metric("tiendo_dead_letters_total", &[("service", "aggregation")]).await, None);
+
+    proxy.restore();
+    app.wait_idle().await;
+    check(&app, &story).await;
+    assert_eq!(app.http_get("/readyz").await.0, 200);
+    app.cleanup().await;
+}
+
+async fn two_instances_of_every_service_give_exactly_the_figures_of_one(db: Db) {
+    let mut app = TestApp::spawn(db).await;
+    let mut settings = app.settings.clone();
+    settings.http.listen = "127.0.0.1:0".parse().unwrap();
+    let second = tiendo::Up::build(settings).await.unwrap();
+    let second_http = second.http_addr();
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(second.run_until_stopped(stop.clone()));
+    let story = story(6_000, 100);
+    publish_all(&mut app, &story.messages).await;
+    app.wait_idle().await;
+    check(&app, &story).await;
+    // Both instances serve the same gauges: they read the shared state, not what they saw.
+    let gauges = |body: String| -> Vec<String> {
+        body.lines().filter(|l| l.starts_with("tiendo_indicator_")).map(str::to_owned).collect()
+    };
+    let (one, two) = (gauges(app.http_get("/metrics").await.1), gauges(http_get(second_http, "/metrics").await.1));
+    assert!(!one.is_empty());
+    assert_eq!(one, two);
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    app.cleanup().await;
+}
+
+async fn a_message_that_keeps_failing_is_dead_lettered_and_never_blocks_the_rest(db: Db) {
+    let mut app = TestApp::namespace_with(db, |s| s.pipeline.max_deliver = 3).await;
+    app.restart().await;
+    // Straight onto the valid subject, as a buggy producer could: an org unit no tree holds.
+    let poison = ValidObservation {
+        event_id: "poison".into(),
+        department: "dic".into(),
+        indicator: "smartphone_adults".into(),
+        org_unit: "NOT A CODE".into(),
+        period: "2024-06".into(),
+        value: 50.0,
+        ..Default::default()
+    };
+    let subject = app.bus.names.valid("smartphone_adults");
+    app.bus.js.publish(subject.clone(), poison.encode_to_vec().into()).await.unwrap().await.unwrap();
+    app.publish("dic", &counts("after", "smartphone_adults", "883", "2024-06", 1, 2)).await;
+    // The message behind it is applied at once, long before the poison gives up.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while app.figure("smartphone_adults", "883", "2024-06").await.is_none() {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.wait_idle().await;
+    assert_eq!(app.metric("tiendo_dead_letters_total", &[("service", "aggregation")]).await, Some(1.0));
+    let letters = tiendo::deadletters::list(&app.bus).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!((letters[0].service.as_str(), letters[0].subject.as_str()), ("aggregation", subject.as_str()));
+    assert!(letters[0].reason.contains("after 3 deliveries"), "{}", letters[0].reason);
+
+    // A re-drive sends it back where it came from (here it fails again: the fix is the sender's).
+    let mut watch = app.bus.client.subscribe(subject.clone()).await.unwrap();
+    assert_eq!(tiendo::deadletters::redrive(&app.bus, &[]).await.unwrap(), 1);
+    let again = tokio::time::timeout(WAIT, futures::StreamExt::next(&mut watch)).await.unwrap().unwrap();
+    assert_eq!(ValidObservation::decode(again.payload.as_ref()).unwrap(), poison);
+    app.cleanup().await;
+}
+
+async fn shuffled_delivery_gives_exactly_the_figures_of_publication_order(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let story = story(3_000, 1);
+    // Validation's output, as ingest numbered it, delivered to aggregation in random order.
+    let mut valid: Vec<ValidObservation> = story
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(seq, m)| {
+            let o = &m[0];
+            let (n, d) = (o["numerator"].as_u64().unwrap(), o["denominator"].as_u64().unwrap());
+            ValidObservation {
+                event_id: o["event_id"].as_str().unwrap().into(),
+                department: "dic".into(),
+                indicator: "smartphone_adults".into(),
+                org_unit: o["org_unit"].as_str().unwrap().into(),
+                period: o["period"].as_str().unwrap().into(),
+                value: 100.0 * n as f64 / d as f64,
+                numerator: Some(n),
+                denominator: Some(d),
+                source_seq: seq as u64 + 1,
+                ..Default::default()
+            }
+        })
+        .collect();
+    valid.shuffle(&mut rand::rngs::StdRng::seed_from_u64(99));
+    let subject = app.bus.names.valid("smartphone_adults");
+    let mut acks = Vec::new();
+    for v in &valid {
+        acks.push(app.bus.js.publish(subject.clone(), v.encode_to_vec().into()).await.unwrap());
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+    app.wait_idle().await;
+    check_db(&app.db, &story).await;
+    app.cleanup().await;
+}
+
+async fn an_older_period_arriving_late_never_moves_the_latest_figure_backwards(db: Db) {
+    let mut app = TestApp::spawn(db).await;
+    app.publish("dpi", &percent("jul", "sme_digital_platforms", "89", "2024-07", 45.0)).await;
+    app.wait_idle().await;
+    app.publish("dpi", &percent("jun", "sme_digital_platforms", "89", "2024-06", 20.0)).await;
+    app.wait_idle().await;
+    let labels = [("indicator", "sme_digital_platforms"), ("org_unit", "89")];
+    assert_eq!(app.metric("tiendo_indicator_value_ratio", &labels).await, Some(0.45));
+    assert_eq!(app.metric("tiendo_indicator_behind", &labels).await, Some(0.0));
+    assert!(app.alerts.all().is_empty(), "the late June figure fired nothing: {:?}", app.alerts.all());
+    app.cleanup().await;
+}
+
+async fn replay_rebuilds_exactly_the_same_figures_into_an_empty_database(db: Db) {
+    let mut app = TestApp::spawn(db).await;
+    let story = story(2_000, 50);
+    publish_all(&mut app, &story.messages).await;
+    app.wait_idle().await;
+    let target_dir = tempfile::tempdir().unwrap();
+    let mut target_settings = app.settings.database.clone();
+    target_settings.url = format!("sqlite://{}?mode=rwc", target_dir.path().join("replay.db").display());
+    let target = tiendo_store::connect(&target_settings).await.unwrap();
+    let catalog = tiendo_domain::Catalog::built_in();
+    let report = tiendo::replay::replay(&app.bus, &target, &catalog, 256).await.unwrap();
+    assert_eq!(report.messages as usize, story.messages.iter().map(|m| m.as_array().unwrap().len()).sum::<usize>());
+    check_db(&target, &story).await;
+    // The alert states are the same; alert ids count past firings, which depend on batch
+    // boundaries, so they are left out of the comparison.
+    let states = |rows: Vec<tiendo::status::Row>| -> Vec<String> {
+        rows.into_iter()
+            .map(|r| {
+                format!("{} {} {} {} {} {} {}", r.indicator, r.org_unit, r.period, r.value, r.expected, r.gap, r.status)
+            })
+            .collect()
+    };
+    let a = states(tiendo::status::rows(&app.db, &catalog).await.unwrap());
+    let b = states(tiendo::status::rows(&target, &catalog).await.unwrap());
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    let again = tiendo::replay::replay(&app.bus, &target, &catalog, 256).await;
+    assert!(again.is_err(), "a second replay into a non-empty database is refused");
+    app.cleanup().await;
+}
+
+db_matrix!(
+    the_nats_server_killed_and_restarted_mid_stream_loses_nothing,
+    two_instances_of_every_service_give_exactly_the_figures_of_one,
+    a_message_that_keeps_failing_is_dead_lettered_and_never_blocks_the_rest,
+    shuffled_delivery_gives_exactly_the_figures_of_publication_order,
+    an_older_period_arriving_late_never_moves_the_latest_figure_backwards,
+    replay_rebuilds_exactly_the_same_figures_into_an_empty_database,
+);
+
+mod the_database_cut_mid_stream_holds_messages_reports_not_ready_and_catches_up {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::the_database_cut_mid_stream_holds_messages_reports_not_ready_and_catches_up(tiendo_tests::Db::Postgres)
+            .await
+    }
+}
