@@ -200,3 +200,27 @@ db_matrix!(
     a_province_falling_behind_fires_exactly_one_alert_and_recovering_resolves_it,
     the_metrics_show_the_figures_the_path_and_the_counts,
 );
+
+/// Above the server's maximum payload the department's publish fails at once (nothing is
+/// stored, so nothing is silently dropped: the sender sees the error); just below, every row
+/// of the message is processed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_just_below_the_servers_limit_are_processed_and_above_it_refused_at_publish() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let max = app.bus.client.server_info().max_payload;
+    let row = |i: usize| counts(&format!("big-{i:07}"), "smartphone_adults", DISTRICTS[i % 11], "2024-06", 1, 2);
+    let row_len = row(0).to_string().len() + 1;
+    let rows = (max - 2 - 512) / row_len;
+    let below = serde_json::Value::Array((0..rows).map(row).collect()).to_string();
+    assert!(below.len() < max && below.len() > max - 1024, "{} vs {max}", below.len());
+    app.publish_bytes("dic", below.into_bytes(), None, "big-below").await;
+
+    let above = serde_json::Value::Array((0..rows + 100).map(row).collect()).to_string();
+    assert!(above.len() > max);
+    let refused = app.bus.js.publish(app.bus.names.ingest("dic"), above.into_bytes().into()).await;
+    assert!(refused.is_err(), "the client refuses a payload above max_payload ({max} bytes)");
+
+    app.wait_idle().await;
+    assert_eq!(app.observations().await as usize, rows);
+    app.cleanup().await;
+}

@@ -20,7 +20,7 @@ pub struct Bus {
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
 impl Bus {
-    /// Connects with the settings' URL and credentials. Never logs the credentials.
+    /// Connects with the settings' URL, credentials and TLS files. Never logs the credentials.
     pub async fn connect(settings: &NatsSettings, client_name: &str) -> anyhow::Result<Self> {
         let mut options = async_nats::ConnectOptions::new()
             .name(client_name)
@@ -29,6 +29,15 @@ impl Bus {
             .max_reconnects(None);
         if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
             options = options.user_and_password(user.clone(), password.clone());
+        }
+        if settings.tls_required {
+            options = options.require_tls(true);
+        }
+        if let Some(ca) = &settings.tls_ca_file {
+            options = options.add_root_certificates(ca.clone());
+        }
+        if let (Some(cert), Some(key)) = (&settings.tls_cert_file, &settings.tls_key_file) {
+            options = options.add_client_certificate(cert.clone(), key.clone());
         }
         if let Some(path) = &settings.credentials_file {
             options = options

@@ -88,13 +88,14 @@ pub fn backoff(base: Duration, delivered: i64) -> Duration {
 /// whatever was delivered and not acknowledged is delivered again.
 pub async fn run<H: Handler>(
     bus: &Bus,
-    consumer: PullConsumer,
+    mut consumer: PullConsumer,
     service: &str,
     batch_size: usize,
     max_deliver: i64,
     handler: &H,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let ack_wait = consumer.info().await.map(|i| i.config.ack_wait).unwrap_or(Duration::from_secs(30));
     let mut pause = Duration::from_millis(100);
     loop {
         let opened = consumer
@@ -126,7 +127,7 @@ pub async fn run<H: Handler>(
                         }
                     }
                     if !batch.is_empty() {
-                        let decisions = handler.handle(&batch).await;
+                        let decisions = with_progress(&batch, ack_wait, handler.handle(&batch)).await;
                         debug_assert_eq!(decisions.len(), batch.len());
                         for (delivery, decision) in batch.iter().zip(decisions) {
                             settle(bus, service, max_deliver, delivery, decision, handler).await;
@@ -144,6 +145,25 @@ pub async fn run<H: Handler>(
             _ = tokio::time::sleep(pause) => {}
         }
         pause = (pause * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Runs `work` while telling the server, every half `ack_wait`, that the batch is still in
+/// hand: a batch that takes longer than `ack_wait` (a large message, a slow database) is not
+/// delivered a second time while it is being handled.
+async fn with_progress<T>(batch: &[Delivery], ack_wait: Duration, work: impl Future<Output = T>) -> T {
+    let beat = async {
+        let period = (ack_wait / 2).max(Duration::from_millis(100));
+        loop {
+            tokio::time::sleep(period).await;
+            for d in batch {
+                let _ = d.message.ack_with(AckKind::Progress).await;
+            }
+        }
+    };
+    tokio::select! {
+        out = work => out,
+        never = beat => never,
     }
 }
 

@@ -177,6 +177,8 @@ where
     let settings = Settings::load(args.config.as_deref())?;
     tiendo_telemetry::init_tracing();
     let telemetry = Telemetry::new();
+    // Not ready until the service itself says so, whatever the other checks say meanwhile.
+    telemetry.readiness().set(name, false);
     let listener = tokio::net::TcpListener::bind(settings.http.listen)
         .await
         .with_context(|| format!("listening on {}", settings.http.listen))?;

@@ -50,6 +50,13 @@ pub struct NatsSettings {
     pub password: Option<String>,
     /// Optional NATS credentials file (JWT + nkey seed).
     pub credentials_file: Option<PathBuf>,
+    /// Require TLS to the server.
+    pub tls_required: bool,
+    /// PEM file of the certificate authority that signed the server's certificate.
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM client certificate and key, for servers that verify clients.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for NatsSettings {
@@ -60,6 +67,10 @@ impl fmt::Debug for NatsSettings {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("credentials_file", &self.credentials_file)
+            .field("tls_required", &self.tls_required)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
             .finish()
     }
 }
@@ -138,6 +149,7 @@ impl Settings {
         let mut b = Config::builder();
         b = set(b, "nats.url", "nats://127.0.0.1:4222".into());
         b = set(b, "nats.prefix", "tiendo".into());
+        b = set(b, "nats.tls_required", false.into());
         b = set(b, "database.url", "sqlite://tiendo.db?mode=rwc".into());
         b = set(b, "database.max_connections", 8.into());
         b = set(b, "http.listen", "127.0.0.1:9464".into());
@@ -199,6 +211,8 @@ mod tests {
         assert_eq!(s.nats.prefix, "tiendo");
         assert!(s.database.url.starts_with("sqlite://"));
         assert!(s.catalog.path.is_none());
+        assert!(s.http.listen.ip().is_loopback(), "metrics and health are not exposed beyond this host by default");
+        assert!(!s.nats.tls_required);
     }
 
     #[test]

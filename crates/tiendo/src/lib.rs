@@ -55,6 +55,9 @@ impl Up {
             .await
             .with_context(|| format!("listening on {}", settings.http.listen))?;
         let telemetry = Telemetry::new();
+        for (_, service) in idle::STAGES {
+            telemetry.readiness().set(service, false);
+        }
         let mut deps = Deps::connect(settings, telemetry, "tiendo-up").await?;
         deps.clock = clock;
         Ok(Self {
