@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The operations bundle is valid, without running tiendo: Prometheus rules (syntax and unit
+# tests) and config, Alertmanager config and its routing, the NATS config, docker-compose.yml,
+# the dashboards and the runbook links (tests/ops/check_bundle.py).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+need promtool prometheus
+need amtool prometheus-alertmanager
+need docker-compose docker-compose
+need nats-server nats-server
+python_with_yaml
+
+step() { echo "--- $*" >&2; }
+
+step "promtool check rules"
+promtool check rules deploy/prometheus/tiendo-rules.yml >&2 || fail "promtool check rules"
+
+step "promtool test rules"
+promtool test rules deploy/prometheus/tests/*.yml >&2 || fail "promtool test rules"
+
+step "promtool check config (rule_files resolve next to prometheus.yml)"
+promtool check config deploy/prometheus/prometheus.yml >&2 || fail "promtool check config"
+
+step "amtool check-config"
+amtool check-config deploy/alertmanager/alertmanager.yml >&2 || fail "amtool check-config"
+
+step "Alertmanager routes: departments get theirs, ops get criticals and the rest"
+route() {
+  local expected=$1
+  shift
+  amtool config routes test --config.file=deploy/alertmanager/alertmanager.yml \
+    --verify.receivers="$expected" "$@" >/dev/null 2>&1 \
+    || fail "alert {$*} does not go to $expected"
+}
+for dept in dic doit dpi sbv doh doet dolisa tax gso; do
+  route "dept-$dept" alertname=TiendoIndicatorBehindTrajectory severity=warning department="$dept"
+done
+route ops,dept-dic alertname=TiendoIndicatorTargetMissed severity=critical department=dic
+route ops alertname=TiendoServiceDown severity=critical
+route ops alertname=TiendoConsumerFallingBehind severity=warning service=ingest
+route ops alertname=TiendoRejectionsRising severity=warning department=unknown
+
+step "nats-server -t (with every password variable set)"
+nats_env=()
+for user in tiendo dic doit dpi sbv doh doet dolisa tax gso; do
+  nats_env+=("NATS_PASSWORD_${user^^}=p-check-$user")
+done
+env "${nats_env[@]}" "$(command -v nats-server || echo /usr/sbin/nats-server)" -t \
+  -c deploy/nats/nats-server.conf >&2 || fail "nats-server -t"
+
+step "docker-compose config -q"
+env "${nats_env[@]}" POSTGRES_PASSWORD=p-check GRAFANA_ADMIN_PASSWORD=p-check \
+  docker-compose -f docker-compose.yml config -q || fail "docker-compose config"
+
+step "grafana provisioning files are YAML"
+for f in deploy/grafana/provisioning/*/*.yml; do
+  "$PY" -c 'import sys, yaml; yaml.safe_load(open(sys.argv[1]))' "$f" || fail "$f is not YAML"
+done
+
+step "alerts, runbook links, metric names, dashboards"
+"$PY" tests/ops/check_bundle.py || fail "tests/ops/check_bundle.py found problems"
+
+pass "rules, unit tests, Prometheus, Alertmanager, NATS, docker-compose and dashboards are valid"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Every operations test in turn. They use target/debug/tiendo, which must already be built
+# (`cargo build -p tiendo`): building it here would take minutes and hide a stale binary.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if [[ ! -x target/debug/tiendo ]]; then
+  echo "FAIL run: target/debug/tiendo is missing: run 'cargo build -p tiendo' first"
+  exit 1
+fi
+
+failed=0
+for test in rules metrics_lint prometheus_e2e; do
+  bash "tests/ops/$test.sh" || failed=$((failed + 1))
+done
+if [[ $failed -ne 0 ]]; then
+  echo "FAIL run: $failed of 3 operations tests failed"
+  exit 1
+fi
+echo "PASS run: 3 operations tests passed"
