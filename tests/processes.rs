@@ -56,3 +56,47 @@ db_matrix!(
     each_service_runs_as_its_own_process_against_shared_nats_and_database,
     services_killed_with_sigkill_mid_stream_lose_nothing_and_count_nothing_twice,
 );
+
+/// The soak: for `TIENDO_SOAK_SECS` seconds (default 180), departments publish without pause
+/// while a random service is killed with SIGKILL every few seconds and started again; then
+/// every figure is checked. Not part of the default run: `scripts/soak`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long: run with scripts/soak"]
+async fn soak_random_sigkills_while_departments_publish() {
+    let seconds: u64 = std::env::var("TIENDO_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(180);
+    let db = if std::env::var("TIENDO_SOAK_DB").as_deref() == Ok("sqlite") { Db::Sqlite } else { Db::Postgres };
+    let full = story(2_000_000, 200);
+    let mut app = TestApp::namespace(db).await;
+    let mut fleet = Fleet::start(&app.settings).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let start = std::time::Instant::now();
+    let mut next_kill = start + std::time::Duration::from_secs(3);
+    let mut published = 0;
+    let mut kills = 0;
+    while start.elapsed().as_secs() < seconds && published < full.messages.len() {
+        app.publish("dic", &full.messages[published]).await;
+        published += 1;
+        // Departments keep ahead of tiendo, but not without bound: the soak is about crashes,
+        // not about an ever-growing backlog.
+        if published % 10 == 0 {
+            while tiendo::idle::backlog(&app.bus).await.unwrap_or(0) > 20_000 && start.elapsed().as_secs() < seconds {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+        if std::time::Instant::now() >= next_kill {
+            fleet.restart(SERVICES[rng.random_range(0..SERVICES.len())]).await;
+            kills += 1;
+            next_kill = std::time::Instant::now() + std::time::Duration::from_millis(rng.random_range(1_000..6_000));
+        }
+    }
+    let story = full.prefix(published);
+    tiendo::idle::wait_idle(&app.bus, std::time::Duration::from_secs(600)).await.expect("the pipeline catches up");
+    check_db(&app.db, &story).await;
+    println!(
+        "soak: {} observations in {published} messages over {:?}, {kills} services killed; every figure exact",
+        story.messages.iter().map(|m| m.as_array().map_or(0, Vec::len)).sum::<usize>(),
+        start.elapsed()
+    );
+    drop(fleet);
+    app.cleanup().await;
+}

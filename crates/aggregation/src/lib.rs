@@ -45,6 +45,7 @@ impl Aggregation {
         deps.bus.ensure_streams(&deps.settings.pipeline).await?;
         let consumer = deps.bus.ensure_consumer(StreamKind::Valid, NAME, &deps.settings.pipeline).await?;
         deps.watch_consumer(NAME, consumer.clone());
+        deps.telemetry.pipeline().touch(NAME);
         deps.telemetry.readiness().set(NAME, true);
         Ok(Self { deps, db, consumer })
     }

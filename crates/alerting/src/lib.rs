@@ -57,6 +57,7 @@ impl Alerting {
                 }
             })
         }));
+        deps.telemetry.pipeline().touch(NAME);
         deps.telemetry.readiness().set(NAME, true);
         Ok(Self { deps, db, consumer })
     }

@@ -39,6 +39,7 @@ impl Ingest {
         deps.bus.ensure_streams(&deps.settings.pipeline).await?;
         let consumer = deps.bus.ensure_consumer(StreamKind::Ingest, NAME, &deps.settings.pipeline).await?;
         deps.watch_consumer(NAME, consumer.clone());
+        deps.telemetry.pipeline().touch(NAME);
         deps.telemetry.readiness().set(NAME, true);
         Ok(Self { deps, consumer })
     }

@@ -32,6 +32,14 @@ pub struct PipelineMetrics {
 }
 
 impl PipelineMetrics {
+    /// Creates `service`'s counters at 0, so that rules see the first increase of each and
+    /// dashboards show 0 rather than nothing.
+    pub fn touch(&self, service: &str) {
+        for c in [&self.messages, &self.received, &self.accepted, &self.duplicates, &self.dead_letters, &self.database_errors] {
+            c.with_label_values(&[service]);
+        }
+    }
+
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let counter = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
             let c = IntCounterVec::new(Opts::new(name, help), labels)?;
