@@ -321,3 +321,22 @@ async fn the_service_user_creates_every_stream_and_consumes_through_the_jetstrea
     }
     assert_eq!(violations.all(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_department_cannot_publish_onto_the_pipelines_internal_subjects() {
+    let server = NatsServer::start().await.unwrap();
+    let (dic, violations) = server.client("dic").await.unwrap();
+    // Past ingest or validation, a forged message would skip the checks.
+    for subject in [
+        "tiendo.received.dic",
+        "tiendo.valid.smartphone_adults",
+        "tiendo.rejected.doh",
+        "tiendo.aggregates.smartphone_adults.89",
+        "tiendo.alerts.smartphone_adults.89",
+        "tiendo.deadletter.aggregation",
+    ] {
+        dic.publish(subject, "forged".into()).await.unwrap();
+        dic.flush().await.unwrap();
+        violations.wait_for(&format!(r#"Permissions Violation for Publish to "{subject}""#)).await.unwrap();
+    }
+}
