@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use tiendo_proto::v1::ValidObservation;
+use tiendo_proto::v1::{ValidBatch, ValidObservation};
 use tiendo_proto::Message as _;
 use tiendo_tests::servers::{NatsServer, Proxy};
 use tiendo_tests::story::{check, check_db, story};
@@ -65,7 +65,7 @@ async fn the_database_cut_mid_stream_holds_messages_reports_not_ready_and_catche
     // Nothing was acknowledged without being stored, and nothing was given up.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(tiendo::idle::backlog(&app.bus).await.unwrap() > 0, "messages wait for the database");
-    assert_eq!(app.metric("tiendo_dead_letters_total", &[("service", "aggregation")]).await, None);
+    assert_eq!(app.metric("tiendo_dead_letters_total", &[("service", "aggregation")]).await, Some(0.0));
 
     proxy.restore();
     app.wait_idle().await;
@@ -112,6 +112,7 @@ async fn a_message_that_keeps_failing_is_dead_lettered_and_never_blocks_the_rest
         ..Default::default()
     };
     let subject = app.bus.names.valid("smartphone_adults");
+    let poison = ValidBatch { observations: vec![poison] };
     app.bus.js.publish(subject.clone(), poison.encode_to_vec().into()).await.unwrap().await.unwrap();
     app.publish("dic", &counts("after", "smartphone_adults", "883", "2024-06", 1, 2)).await;
     // The message behind it is applied at once, long before the poison gives up.
@@ -131,7 +132,7 @@ async fn a_message_that_keeps_failing_is_dead_lettered_and_never_blocks_the_rest
     let mut watch = app.bus.client.subscribe(subject.clone()).await.unwrap();
     assert_eq!(tiendo::deadletters::redrive(&app.bus, &[]).await.unwrap(), 1);
     let again = tokio::time::timeout(WAIT, futures::StreamExt::next(&mut watch)).await.unwrap().unwrap();
-    assert_eq!(ValidObservation::decode(again.payload.as_ref()).unwrap(), poison);
+    assert_eq!(ValidBatch::decode(again.payload.as_ref()).unwrap(), poison);
     app.cleanup().await;
 }
 
@@ -164,7 +165,8 @@ async fn shuffled_delivery_gives_exactly_the_figures_of_publication_order(db: Db
     let subject = app.bus.names.valid("smartphone_adults");
     let mut acks = Vec::new();
     for v in &valid {
-        acks.push(app.bus.js.publish(subject.clone(), v.encode_to_vec().into()).await.unwrap());
+        let one = ValidBatch { observations: vec![v.clone()] };
+        acks.push(app.bus.js.publish(subject.clone(), one.encode_to_vec().into()).await.unwrap());
     }
     for a in acks {
         a.await.unwrap();
@@ -198,7 +200,7 @@ async fn replay_rebuilds_exactly_the_same_figures_into_an_empty_database(db: Db)
     let target = tiendo_store::connect(&target_settings).await.unwrap();
     let catalog = tiendo_domain::Catalog::built_in();
     let report = tiendo::replay::replay(&app.bus, &target, &catalog, 256).await.unwrap();
-    assert_eq!(report.messages as usize, story.messages.iter().map(|m| m.as_array().unwrap().len()).sum::<usize>());
+    assert_eq!(report.observations as usize, story.messages.iter().map(|m| m.as_array().unwrap().len()).sum::<usize>());
     check_db(&target, &story).await;
     // The alert states are the same; alert ids count past firings, which depend on batch
     // boundaries, so they are left out of the comparison.

@@ -1,7 +1,7 @@
 //! The aggregation service: keeps every unit's figure and its ancestors' roll-ups.
 //!
-//! Reads `<prefix>.valid.>`; for each observation, in one database transaction with the rest
-//! of its batch: ignores an event id its department used before, stores the figure as the
+//! Reads `<prefix>.valid.>` (`ValidBatch` messages); for each observation, in one database
+//! transaction with the rest of the batch in hand: ignores an event id its department used before, stores the figure as the
 //! unit's direct observation for its period (a revision replaces, never adds), and moves the
 //! running sums of each ancestor by the difference, so an observation touches only its own
 //! unit and its ancestors. Each changed figure is written to the outbox in the same
@@ -20,7 +20,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use tiendo_bus::consume::{self, Decision, Delivery, Handler};
 use tiendo_bus::{ContentType, Outgoing, StreamKind};
 use tiendo_domain::Catalog;
-use tiendo_proto::v1::{Aggregate, ValidObservation};
+use tiendo_proto::v1::{Aggregate, ValidBatch, ValidObservation};
 use tiendo_proto::Message as _;
 use tiendo_runtime::{Deps, Service};
 use tiendo_store::sea_orm;
@@ -149,11 +149,14 @@ impl Handler for AggregationHandler {
         let metrics = self.deps.telemetry.pipeline();
         metrics.messages.with_label_values(&[NAME]).inc_by(batch.len() as u64);
         let mut decisions = vec![Decision::Ack; batch.len()];
+        // Every observation of every message, each tagged with its message: one that keeps
+        // failing holds back only its own message (the others of that message are applied and,
+        // when it comes back, recognised as already done).
         let mut decoded = Vec::with_capacity(batch.len());
         for (i, d) in batch.iter().enumerate() {
-            match ValidObservation::decode(d.payload().as_ref()) {
-                Ok(v) => decoded.push((i, v)),
-                Err(e) => decisions[i] = Decision::DeadLetter(format!("not a ValidObservation: {e}")),
+            match ValidBatch::decode(d.payload().as_ref()) {
+                Ok(b) => decoded.extend(b.observations.into_iter().map(|v| (i, v))),
+                Err(e) => decisions[i] = Decision::DeadLetter(format!("not a ValidBatch: {e}")),
             }
         }
         let failed = tiendo_store::batch::apply_batch(

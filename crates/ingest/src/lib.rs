@@ -3,7 +3,8 @@
 //! Reads what departments publish on `<prefix>.ingest.<department>` (one JSON observation, a
 //! JSON array of them, or a protobuf `ObservationBatch`), stamps each observation with the
 //! department (from the subject, never from the payload) and the time it was received, and
-//! passes it on to validation, one message per observation. What cannot be decoded is
+//! passes them on to validation in `ReceivedBatch` messages (up to a thousand observations of
+//! one department each, gathered from the whole batch of department messages in hand). What cannot be decoded is
 //! rejected here with reason `malformed`. It checks nothing against the catalog: that is
 //! validation's job.
 //!
@@ -17,7 +18,7 @@ use std::time::Instant;
 
 use tiendo_bus::consume::{self, Decision, Delivery, Handler};
 use tiendo_bus::{ContentType, Outgoing, StreamKind};
-use tiendo_proto::v1::ReceivedObservation;
+use tiendo_proto::v1::{ReceivedBatch, ReceivedObservation};
 use tiendo_proto::Message as _;
 use tiendo_runtime::{Deps, Service};
 use tokio_util::sync::CancellationToken;
@@ -59,7 +60,14 @@ struct IngestHandler {
 
 impl IngestHandler {
     /// Every message one department message turns into.
-    fn outputs(&self, d: &Delivery, out: &mut Vec<Outgoing>) -> Result<(), String> {
+    /// Decodes one department message: its observations go to `received` (by department),
+    /// its refusals straight to `out`.
+    fn outputs(
+        &self,
+        d: &Delivery,
+        received: &mut Vec<(String, ReceivedObservation)>,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<(), String> {
         let names = &self.deps.bus.names;
         let metrics = self.deps.telemetry.pipeline();
         let department = names
@@ -73,18 +81,15 @@ impl IngestHandler {
             match item {
                 Item::Observation(observation) => {
                     metrics.accepted.with_label_values(&[NAME]).inc();
-                    let received = ReceivedObservation {
-                        observation: Some(observation),
-                        department: department.to_owned(),
-                        received_at: now.clone(),
-                        source_seq: d.stream_seq,
-                        source_index: index as u32,
-                    };
-                    out.push(consume::outgoing(
-                        names.received(department),
-                        format!("r:{}:{index}", d.stream_seq),
-                        received.encode_to_vec(),
-                        ContentType::Protobuf,
+                    received.push((
+                        department.to_owned(),
+                        ReceivedObservation {
+                            observation: Some(observation),
+                            department: department.to_owned(),
+                            received_at: now.clone(),
+                            source_seq: d.stream_seq,
+                            source_index: index as u32,
+                        },
                     ));
                 }
                 Item::Refused { event_id, refusal } => {
@@ -108,14 +113,26 @@ impl Handler for IngestHandler {
         let started = Instant::now();
         let metrics = self.deps.telemetry.pipeline();
         metrics.messages.with_label_values(&[NAME]).inc_by(batch.len() as u64);
-        let mut out = Vec::new();
+        let (mut received, mut out) = (Vec::new(), Vec::new());
         let mut decisions: Vec<Decision> = batch
             .iter()
-            .map(|d| match self.outputs(d, &mut out) {
+            .map(|d| match self.outputs(d, &mut received, &mut out) {
                 Ok(()) => Decision::Ack,
                 Err(reason) => Decision::DeadLetter(reason),
             })
             .collect();
+        // The whole batch's observations travel on in a few messages, one department each.
+        for (department, observations) in tiendo_bus::group_into_messages(received) {
+            let id =
+                tiendo_bus::batch_id("r", &department, observations.iter().map(|o| (o.source_seq, o.source_index)));
+            let message = ReceivedBatch { observations };
+            out.push(consume::outgoing(
+                self.deps.bus.names.received(&department),
+                id,
+                message.encode_to_vec(),
+                ContentType::Protobuf,
+            ));
+        }
         consume::publish_or_retry(&self.deps.bus, NAME, out, &mut decisions).await;
         metrics.batch_seconds.with_label_values(&[NAME]).observe(started.elapsed().as_secs_f64());
         decisions

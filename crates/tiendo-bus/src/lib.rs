@@ -20,4 +20,4 @@ pub use async_nats;
 pub use connect::Bus;
 pub use consume::{Decision, Delivery};
 pub use names::{Names, StreamKind};
-pub use publish::{ContentType, Outgoing};
+pub use publish::{batch_id, group_into_messages, ContentType, Outgoing, OBSERVATIONS_PER_MESSAGE};

@@ -120,8 +120,8 @@ async fn main() -> anyhow::Result<()> {
             let db = tiendo_store::connect(&target).await?;
             let report = tiendo::replay::replay(&bus, &db, &catalog, settings.pipeline.batch_size).await?;
             println!(
-                "replayed {} messages: {} observations applied, {} reused event ids ignored, {} undecodable",
-                report.messages, report.applied, report.duplicates, report.undecodable
+                "replayed {} messages, {} observations: {} applied, {} reused event ids ignored, {} undecodable messages",
+                report.messages, report.observations, report.applied, report.duplicates, report.undecodable
             );
             Ok(())
         }

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use tiendo_bus::async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use tiendo_bus::{Bus, StreamKind};
 use tiendo_domain::Catalog;
-use tiendo_proto::v1::ValidObservation;
+use tiendo_proto::v1::{ValidBatch, ValidObservation};
 use tiendo_proto::Message as _;
 use tiendo_store::entity::observation;
 use tiendo_store::sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
@@ -19,11 +19,13 @@ use tiendo_store::sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 pub struct Report {
     /// Messages read from the stream.
     pub messages: u64,
+    /// Observations they carried.
+    pub observations: u64,
     /// Observations applied (revisions included).
     pub applied: u64,
     /// Reused event ids ignored, as the first time.
     pub duplicates: u64,
-    /// Messages that were not a `ValidObservation` (left out, as the service dead-letters them).
+    /// Messages that were not a `ValidBatch` (left out, as the service dead-letters them).
     pub undecodable: u64,
 }
 
@@ -61,8 +63,11 @@ pub async fn replay(
             let m = m.map_err(|e| anyhow::anyhow!("reading the valid stream: {e}"))?;
             seen = m.info().map(|i| i.stream_sequence).unwrap_or(seen);
             report.messages += 1;
-            match ValidObservation::decode(m.payload.as_ref()) {
-                Ok(v) => items.push(v),
+            match ValidBatch::decode(m.payload.as_ref()) {
+                Ok(b) => {
+                    report.observations += b.observations.len() as u64;
+                    items.extend(b.observations);
+                }
                 Err(_) => report.undecodable += 1,
             }
         }
