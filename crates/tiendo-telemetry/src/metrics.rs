@@ -35,7 +35,14 @@ impl PipelineMetrics {
     /// Creates `service`'s counters at 0, so that rules see the first increase of each and
     /// dashboards show 0 rather than nothing.
     pub fn touch(&self, service: &str) {
-        for c in [&self.messages, &self.received, &self.accepted, &self.duplicates, &self.dead_letters, &self.database_errors] {
+        for c in [
+            &self.messages,
+            &self.received,
+            &self.accepted,
+            &self.duplicates,
+            &self.dead_letters,
+            &self.database_errors,
+        ] {
             c.with_label_values(&[service]);
         }
     }
