@@ -1,4 +1,7 @@
-//! One observation applied inside the caller's transaction.
+//! One observation applied inside the caller's transaction, through a [`UnitOfWork`] that
+//! reads each row once and writes it once per batch.
+
+use std::collections::HashMap;
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -83,9 +86,11 @@ impl Row {
     }
 }
 
-async fn load<C: ConnectionTrait>(db: &C, indicator: &str, unit: &str, period: Period) -> Result<Row, DbErr> {
-    let key = (indicator.to_owned(), unit.to_owned(), period.to_string());
-    let model = figure::Entity::find_by_id(key).one(db).await?.unwrap_or_else(|| figure::Model {
+type FigureKey = (String, String, String);
+type EventKey = (String, String);
+
+fn fresh(indicator: &str, unit: &str, period: Period) -> figure::Model {
+    figure::Model {
         indicator: indicator.to_owned(),
         org_unit: unit.to_owned(),
         period: period.to_string(),
@@ -103,40 +108,146 @@ async fn load<C: ConnectionTrait>(db: &C, indicator: &str, unit: &str, period: P
         value_only: 0,
         version: 0,
         updated_at: String::new(),
-    });
-    Ok(Row { model })
+    }
 }
 
-async fn save<C: ConnectionTrait>(db: &C, row: &mut Row, now: &str) -> Result<(), DbErr> {
-    use figure::Column::*;
-    row.model.version += 1;
-    row.model.updated_at = now.to_owned();
-    // Every column is written: the upsert below is one statement whether the row is new or not.
-    let am = row.model.clone().into_active_model().reset_all();
-    figure::Entity::insert(am)
-        .on_conflict(
-            OnConflict::columns([Indicator, OrgUnit, Period])
-                .update_columns([
-                    PeriodEnd,
-                    DirectValue,
-                    DirectNumerator,
-                    DirectDenominator,
-                    DirectEventId,
-                    DirectDepartment,
-                    DirectSeq,
-                    DirectIndex,
-                    SumNumerator,
-                    SumDenominator,
-                    Covered,
-                    ValueOnly,
-                    Version,
-                    UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+/// Rows written per statement: well inside SQLite's limit on bound parameters.
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// What one transaction reads and writes, kept in memory until [`UnitOfWork::flush`]: each
+/// figure row is read at most once and written once per batch, however many observations of
+/// the batch touch it (a province row is touched by every one of its units' observations).
+#[derive(Default)]
+pub struct UnitOfWork {
+    figures: HashMap<FigureKey, Row>,
+    dirty: Vec<FigureKey>,
+    /// Observations known to this transaction: `None` when known to be absent.
+    observations: HashMap<EventKey, Option<observation::Model>>,
+    inserted: Vec<EventKey>,
+    replaced: Vec<EventKey>,
+}
+
+impl UnitOfWork {
+    /// Reads in one query per few hundred ids which of these (department, event id) exist.
+    pub async fn prefetch<C: ConnectionTrait>(&mut self, db: &C, keys: &[EventKey]) -> Result<(), DbErr> {
+        let wanted: Vec<&EventKey> = keys.iter().filter(|k| !self.observations.contains_key(*k)).collect();
+        for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
+            let ids: Vec<&str> = chunk.iter().map(|k| k.1.as_str()).collect();
+            let found = observation::Entity::find().filter(observation::Column::EventId.is_in(ids)).all(db).await?;
+            for k in chunk {
+                self.observations.entry((*k).clone()).or_insert(None);
+            }
+            for o in found {
+                self.observations.insert((o.department.clone(), o.event_id.clone()), Some(o));
+            }
+        }
+        Ok(())
+    }
+
+    async fn observation<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        key: &EventKey,
+    ) -> Result<Option<observation::Model>, DbErr> {
+        if let Some(known) = self.observations.get(key) {
+            return Ok(known.clone());
+        }
+        let found = observation::Entity::find_by_id(key.clone()).one(db).await?;
+        self.observations.insert(key.clone(), found.clone());
+        Ok(found)
+    }
+
+    fn store_observation(&mut self, model: observation::Model, replacing: bool) {
+        let key = (model.department.clone(), model.event_id.clone());
+        if replacing && !self.inserted.contains(&key) {
+            self.replaced.push(key.clone());
+        } else if !replacing {
+            self.inserted.push(key.clone());
+        }
+        self.observations.insert(key, Some(model));
+    }
+
+    async fn figure<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        indicator: &str,
+        unit: &str,
+        period: Period,
+    ) -> Result<&mut Row, DbErr> {
+        let key = (indicator.to_owned(), unit.to_owned(), period.to_string());
+        if !self.figures.contains_key(&key) {
+            let model = figure::Entity::find_by_id(key.clone())
+                .one(db)
+                .await?
+                .unwrap_or_else(|| fresh(indicator, unit, period));
+            self.figures.insert(key.clone(), Row { model });
+        }
+        Ok(self.figures.get_mut(&key).expect("inserted above"))
+    }
+
+    fn changed(&mut self, row: &mut Row, now: &str) {
+        row.model.version += 1;
+        row.model.updated_at = now.to_owned();
+        let key = (row.model.indicator.clone(), row.model.org_unit.clone(), row.model.period.clone());
+        if !self.dirty.contains(&key) {
+            self.dirty.push(key.clone());
+        }
+        self.figures.insert(key, Row { model: row.model.clone() });
+    }
+
+    /// Writes the observations not yet in the database.
+    async fn flush_observations<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
+        let models =
+            |keys: &[EventKey], known: &HashMap<EventKey, Option<observation::Model>>| -> Vec<observation::Model> {
+                keys.iter().filter_map(|k| known.get(k).cloned().flatten()).collect()
+            };
+        for chunk in models(&std::mem::take(&mut self.inserted), &self.observations).chunks(ROWS_PER_STATEMENT) {
+            let rows = chunk.iter().cloned().map(|m| m.into_active_model().reset_all());
+            observation::Entity::insert_many(rows).exec_without_returning(db).await?;
+        }
+        for m in models(&std::mem::take(&mut self.replaced), &self.observations) {
+            m.into_active_model().reset_all().update(db).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything this transaction changed.
+    pub async fn flush<C: ConnectionTrait>(&mut self, db: &C) -> Result<(), DbErr> {
+        use figure::Column::*;
+        self.flush_observations(db).await?;
+        let dirty: Vec<figure::Model> = std::mem::take(&mut self.dirty)
+            .iter()
+            .filter_map(|k| self.figures.get(k))
+            .map(|r| r.model.clone())
+            .collect();
+        for chunk in dirty.chunks(ROWS_PER_STATEMENT) {
+            let rows = chunk.iter().cloned().map(|m| m.into_active_model().reset_all());
+            figure::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::columns([Indicator, OrgUnit, Period])
+                        .update_columns([
+                            PeriodEnd,
+                            DirectValue,
+                            DirectNumerator,
+                            DirectDenominator,
+                            DirectEventId,
+                            DirectDepartment,
+                            DirectSeq,
+                            DirectIndex,
+                            SumNumerator,
+                            SumDenominator,
+                            Covered,
+                            ValueOnly,
+                            Version,
+                            UpdatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// The figure a unit reported directly: what the `direct_*` columns of its row hold.
@@ -194,6 +305,7 @@ fn parse_key(unit: &str, period: &str) -> Result<(OrgUnitCode, Period), DbErr> {
 /// direct figure is the last-published observation for its period.
 pub async fn apply<C: ConnectionTrait>(
     db: &C,
+    work: &mut UnitOfWork,
     catalog: &Catalog,
     obs: &ValidObservation,
     now: &str,
@@ -201,7 +313,7 @@ pub async fn apply<C: ConnectionTrait>(
 ) -> Result<Outcome, DbErr> {
     let (unit, period) = parse_key(&obs.org_unit, &obs.period)?;
     let position = (obs.source_seq as i64, obs.source_index as i32);
-    let existing = observation::Entity::find_by_id((obs.department.clone(), obs.event_id.clone())).one(db).await?;
+    let existing = work.observation(db, &(obs.department.clone(), obs.event_id.clone())).await?;
     let model = stored(obs, now);
     match existing {
         Some(e) if (e.source_seq, e.source_index) <= position => Ok(Outcome::Duplicate),
@@ -209,29 +321,32 @@ pub async fn apply<C: ConnectionTrait>(
             // A later reuse of this id got here first (a redelivery overtook it). The id
             // belongs to this earlier observation: it takes the row, and both figures it
             // touches are recomputed from what is stored.
-            model.clone().into_active_model().reset_all().update(db).await?;
+            work.store_observation(model, true);
             let (old_unit, old_period) = parse_key(&e.org_unit, &e.period)?;
-            refresh(db, catalog, &e.indicator, &old_unit, old_period, now, changed).await?;
+            refresh(db, work, catalog, &e.indicator, &old_unit, old_period, now, changed).await?;
             if (e.indicator.as_str(), &old_unit, old_period) != (obs.indicator.as_str(), &unit, period) {
-                refresh(db, catalog, &obs.indicator, &unit, period, now, changed).await?;
+                refresh(db, work, catalog, &obs.indicator, &unit, period, now, changed).await?;
             }
             Ok(Outcome::Applied)
         }
         None => {
-            observation::Entity::insert(model.clone().into_active_model()).exec_without_returning(db).await?;
-            let row = load(db, &obs.indicator, unit.as_str(), period).await?;
+            let direct = Direct::from(&model);
+            work.store_observation(model, false);
+            let row = work.figure(db, &obs.indicator, unit.as_str(), period).await?;
             if matches!((row.model.direct_seq, row.model.direct_index), (Some(s), Some(i)) if (s, i) > position) {
                 return Ok(Outcome::Superseded);
             }
-            place(db, catalog, row, Some(Direct::from(&model)), &unit, period, now, changed).await?;
+            place(db, work, catalog, &obs.indicator, Some(direct), &unit, period, now, changed).await?;
             Ok(Outcome::Applied)
         }
     }
 }
 
 /// Recomputes a unit's direct figure from the stored observations: the last published one.
+#[allow(clippy::too_many_arguments)]
 async fn refresh<C: ConnectionTrait>(
     db: &C,
+    work: &mut UnitOfWork,
     catalog: &Catalog,
     indicator: &str,
     unit: &OrgUnitCode,
@@ -240,6 +355,8 @@ async fn refresh<C: ConnectionTrait>(
     changed: &mut impl FnMut(Aggregate),
 ) -> Result<(), DbErr> {
     use observation::Column as O;
+    // The query below must see this transaction's own observations.
+    work.flush_observations(db).await?;
     let last = observation::Entity::find()
         .filter(O::Indicator.eq(indicator))
         .filter(O::OrgUnit.eq(unit.as_str()))
@@ -248,22 +365,23 @@ async fn refresh<C: ConnectionTrait>(
         .order_by_desc(O::SourceIndex)
         .one(db)
         .await?;
-    let row = load(db, indicator, unit.as_str(), period).await?;
-    place(db, catalog, row, last.as_ref().map(Direct::from), unit, period, now, changed).await
+    place(db, work, catalog, indicator, last.as_ref().map(Direct::from), unit, period, now, changed).await
 }
 
 /// Sets a unit's direct figure and moves its ancestors' sums by the difference.
 #[allow(clippy::too_many_arguments)]
 async fn place<C: ConnectionTrait>(
     db: &C,
+    work: &mut UnitOfWork,
     catalog: &Catalog,
-    mut row: Row,
+    indicator: &str,
     direct: Option<Direct>,
     unit: &OrgUnitCode,
     period: Period,
     now: &str,
     changed: &mut impl FnMut(Aggregate),
 ) -> Result<(), DbErr> {
+    let mut row = Row { model: work.figure(db, indicator, unit.as_str(), period).await?.model.clone() };
     let before = row.effective();
     {
         let m = &mut row.model;
@@ -276,20 +394,19 @@ async fn place<C: ConnectionTrait>(
         m.direct_index = direct.as_ref().map(|d| d.position.1);
     }
     let after = row.effective();
-    save(db, &mut row, now).await?;
+    work.changed(&mut row, now);
     changed(row.to_wire(catalog));
 
-    let indicator = row.model.indicator.clone();
     let (mut old, mut new) = (before.contribution(), after.contribution());
     for parent in catalog.ancestors(unit) {
         if old == new {
             break;
         }
-        let mut p = load(db, &indicator, parent.as_str(), period).await?;
+        let mut p = Row { model: work.figure(db, indicator, parent.as_str(), period).await?.model.clone() };
         let p_before = p.effective();
         p.set_sums(p.sums().moved(old, new));
         let p_after = p.effective();
-        save(db, &mut p, now).await?;
+        work.changed(&mut p, now);
         changed(p.to_wire(catalog));
         (old, new) = (p_before.contribution(), p_after.contribution());
     }

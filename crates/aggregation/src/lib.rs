@@ -79,9 +79,13 @@ pub async fn apply_observations<C: ConnectionTrait>(
 ) -> Result<(Vec<Outcome>, Vec<Aggregate>), DbErr> {
     let mut changes = Changes::default();
     let mut outcomes = Vec::with_capacity(items.len());
+    let mut work = apply::UnitOfWork::default();
+    let keys: Vec<(String, String)> = items.iter().map(|o| (o.department.clone(), o.event_id.clone())).collect();
+    work.prefetch(db, &keys).await?;
     for obs in items {
-        outcomes.push(apply::apply(db, catalog, obs, now, &mut |a| changes.push(a)).await?);
+        outcomes.push(apply::apply(db, &mut work, catalog, obs, now, &mut |a| changes.push(a)).await?);
     }
+    work.flush(db).await?;
     Ok((outcomes, changes.figures))
 }
 
