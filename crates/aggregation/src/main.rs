@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tiendo_runtime::standalone("aggregation", tiendo_aggregation::Aggregation::build).await
+    tiendo_runtime::standalone("aggregation", tiendo_aggregation::build).await
 }

@@ -10,22 +10,22 @@
 //! # Layout
 //! - [`judge`]: one figure applied and judged inside a transaction.
 //! - [`gauges`]: the `tiendo_indicator_*` gauges, refreshed from the database on scrape.
-//! - [`Alerting`]: the service.
+//! - [`Judge`]: decoding and judging a batch; the consumer, transactions and outbox relay
+//!   around it are `tiendo_runtime::stateful`.
 
 pub mod gauges;
 pub mod judge;
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
-use tiendo_bus::consume::{self, Decision, Delivery, Handler};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
+use tiendo_bus::consume::{self, Delivery};
 use tiendo_bus::{ContentType, Outgoing, StreamKind};
 use tiendo_domain::Catalog;
 use tiendo_proto::v1::{Aggregate, Alert};
-use tiendo_runtime::{Deps, Service};
+use tiendo_runtime::stateful::{Counted, Stateful, StatefulService};
+use tiendo_runtime::Deps;
 use tiendo_store::sea_orm;
-use tokio_util::sync::CancellationToken;
 
 use crate::gauges::IndicatorGauges;
 pub use crate::judge::Outcome;
@@ -34,49 +34,69 @@ pub use crate::judge::Outcome;
 pub const NAME: &str = "alerting";
 
 /// The built alerting service.
-pub struct Alerting {
-    deps: Deps,
-    db: DatabaseConnection,
-    consumer: tiendo_bus::async_nats::jetstream::consumer::PullConsumer,
+pub type Alerting = StatefulService<Judge>;
+
+/// Opens and migrates the database, creates the streams, the consumer and the gauges.
+pub async fn build(deps: Deps) -> anyhow::Result<Alerting> {
+    let db = deps.database().await?;
+    let gauges = Arc::new(IndicatorGauges::register(deps.telemetry.registry())?);
+    let catalog = deps.catalog.clone();
+    deps.telemetry.add_refresher(Arc::new(move || {
+        let (gauges, db, catalog) = (gauges.clone(), db.clone(), catalog.clone());
+        Box::pin(async move {
+            if let Err(e) = gauges.refresh(&db, &catalog).await {
+                tracing::warn!(error = %e, "reading indicator states for /metrics");
+            }
+        })
+    }));
+    deps.telemetry.pipeline().touch(NAME);
+    StatefulService::build(deps, Judge).await
 }
 
-impl Alerting {
-    /// Opens and migrates the database, creates the streams, the consumer and the gauges.
-    pub async fn build(deps: Deps) -> anyhow::Result<Self> {
-        let db = deps.database().await?;
-        deps.bus.ensure_streams(&deps.settings.pipeline).await?;
-        let consumer = deps.bus.ensure_consumer(StreamKind::Aggregates, NAME, &deps.settings.pipeline).await?;
-        deps.watch_consumer(NAME, consumer.clone());
-        let gauges = Arc::new(IndicatorGauges::register(deps.telemetry.registry())?);
-        let (db2, catalog) = (db.clone(), deps.catalog.clone());
-        deps.telemetry.add_refresher(Arc::new(move || {
-            let (gauges, db, catalog) = (gauges.clone(), db2.clone(), catalog.clone());
-            Box::pin(async move {
-                if let Err(e) = gauges.refresh(&db, &catalog).await {
-                    tracing::warn!(error = %e, "reading indicator states for /metrics");
-                }
-            })
-        }));
-        deps.telemetry.pipeline().touch(NAME);
-        deps.telemetry.readiness().set(NAME, true);
-        Ok(Self { deps, db, consumer })
+/// What alerting does with each batch of `Aggregate` messages.
+pub struct Judge;
+
+impl Stateful for Judge {
+    const NAME: &'static str = NAME;
+    const STREAM: StreamKind = StreamKind::Aggregates;
+    type Item = Aggregate;
+    type Outcome = Outcome;
+
+    fn decode(&self, delivery: &Delivery) -> Result<Vec<Aggregate>, String> {
+        serde_json::from_slice::<Aggregate>(delivery.payload())
+            .map(|a| vec![a])
+            .map_err(|e| format!("not an Aggregate: {e}"))
     }
-}
 
-impl Service for Alerting {
-    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let relay = tokio::spawn(tiendo_store::outbox::relay_periodically(
-            self.db.clone(),
-            self.deps.bus.clone(),
-            NAME,
-            shutdown.clone(),
-        ));
-        let p = &self.deps.settings.pipeline;
-        let handler = AlertingHandler { deps: self.deps.clone(), db: self.db.clone() };
-        let result =
-            consume::run(&self.deps.bus, self.consumer, NAME, p.batch_size, p.max_deliver, &handler, shutdown).await;
-        relay.abort();
-        result
+    async fn apply(
+        &self,
+        tx: &DatabaseTransaction,
+        deps: &Deps,
+        items: &[&Aggregate],
+        now: &str,
+    ) -> Result<(Vec<Outcome>, Vec<Outgoing>), DbErr> {
+        let (outcomes, alerts) = judge_figures(tx, &deps.catalog, items, now).await?;
+        let names = &deps.bus.names;
+        let messages = alerts
+            .into_iter()
+            .map(|alert| {
+                consume::outgoing(
+                    names.alerts(&alert.indicator, &alert.org_unit),
+                    format!("al:{}:{}", alert.alert_id, alert.state),
+                    serde_json::to_vec(&alert).unwrap_or_default(),
+                    ContentType::Json,
+                )
+            })
+            .collect();
+        Ok((outcomes, messages))
+    }
+
+    fn counted(outcome: &Outcome) -> Counted {
+        match outcome {
+            Outcome::Judged => Counted::Accepted,
+            Outcome::Stale => Counted::Duplicate,
+            Outcome::Unknown => Counted::Ignored,
+        }
     }
 }
 
@@ -94,76 +114,4 @@ pub async fn judge_figures<C: ConnectionTrait>(
         outcomes.push(judge::apply(db, catalog, agg, now, &mut |a| alerts.push(a)).await?);
     }
     Ok((outcomes, alerts))
-}
-
-struct AlertingHandler {
-    deps: Deps,
-    db: DatabaseConnection,
-}
-
-impl AlertingHandler {
-    async fn apply_all(&self, items: Vec<&Aggregate>) -> Result<Vec<Outcome>, DbErr> {
-        let tx = tiendo_store::begin(&self.db).await?;
-        let now = (self.deps.clock)().to_rfc3339();
-        let (outcomes, alerts) = judge_figures(&tx, &self.deps.catalog, &items, &now).await?;
-        let names = &self.deps.bus.names;
-        let messages: Vec<Outgoing> = alerts
-            .into_iter()
-            .map(|alert| {
-                consume::outgoing(
-                    names.alerts(&alert.indicator, &alert.org_unit),
-                    format!("al:{}:{}", alert.alert_id, alert.state),
-                    serde_json::to_vec(&alert).unwrap_or_default(),
-                    ContentType::Json,
-                )
-            })
-            .collect();
-        tiendo_store::outbox::enqueue(&tx, NAME, messages).await?;
-        tx.commit().await?;
-        Ok(outcomes)
-    }
-
-    fn count(&self, outcome: &Outcome) {
-        let m = self.deps.telemetry.pipeline();
-        m.received.with_label_values(&[NAME]).inc();
-        match outcome {
-            Outcome::Judged => m.accepted.with_label_values(&[NAME]).inc(),
-            Outcome::Stale => m.duplicates.with_label_values(&[NAME]).inc(),
-            Outcome::Unknown => {}
-        }
-    }
-}
-
-impl Handler for AlertingHandler {
-    async fn handle(&self, batch: &[Delivery]) -> Vec<Decision> {
-        let started = Instant::now();
-        let metrics = self.deps.telemetry.pipeline();
-        metrics.messages.with_label_values(&[NAME]).inc_by(batch.len() as u64);
-        let mut decisions = vec![Decision::Ack; batch.len()];
-        let mut decoded = Vec::with_capacity(batch.len());
-        for (i, d) in batch.iter().enumerate() {
-            match serde_json::from_slice::<Aggregate>(d.payload()) {
-                Ok(a) => decoded.push((i, a)),
-                Err(e) => decisions[i] = Decision::DeadLetter(format!("not an Aggregate: {e}")),
-            }
-        }
-        let failed = tiendo_store::batch::apply_batch(
-            &self.db,
-            &decoded,
-            &mut decisions,
-            |items| self.apply_all(items),
-            |o| self.count(o),
-        )
-        .await;
-        metrics.database_errors.with_label_values(&[NAME]).inc_by(failed);
-        if let Err(e) = tiendo_store::outbox::relay(&self.db, &self.deps.bus, NAME).await {
-            tracing::warn!(error = %e, "outbox relay failed; the periodic relay will retry");
-        }
-        metrics.batch_seconds.with_label_values(&[NAME]).observe(started.elapsed().as_secs_f64());
-        decisions
-    }
-
-    fn dead_lettered(&self, _d: &Delivery, _reason: &str) {
-        self.deps.telemetry.pipeline().dead_letters.with_label_values(&[NAME]).inc();
-    }
 }

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tiendo_runtime::standalone("alerting", tiendo_alerting::Alerting::build).await
+    tiendo_runtime::standalone("alerting", tiendo_alerting::build).await
 }

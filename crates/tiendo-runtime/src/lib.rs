@@ -5,8 +5,11 @@
 //! - [`Deps`]: settings, the bus, the catalog, telemetry, the clock, and the database
 //!   (connected and migrated on first use, so services that need none never open it).
 //! - [`Service`]: what a service offers once built: `run_until_stopped(shutdown)`.
+//! - [`stateful`]: the consumer, transaction and outbox shared by aggregation and alerting.
 //! - [`standalone`]: the `main` of a single-service binary.
 //! - [`shutdown_signal`]: Ctrl-C or SIGTERM.
+
+pub mod stateful;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -63,8 +63,8 @@ impl Up {
         Ok(Self {
             ingest: tiendo_ingest::Ingest::build(deps.clone()).await?,
             validation: tiendo_validation::Validation::build(deps.clone()).await?,
-            aggregation: tiendo_aggregation::Aggregation::build(deps.clone()).await?,
-            alerting: tiendo_alerting::Alerting::build(deps.clone()).await?,
+            aggregation: tiendo_aggregation::build(deps.clone()).await?,
+            alerting: tiendo_alerting::build(deps.clone()).await?,
             deps,
             listener,
         })
