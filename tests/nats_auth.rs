@@ -112,6 +112,9 @@ impl NatsServer {
         s.nats.prefix = "tiendo".into();
         s.nats.user = Some(user.into());
         s.nats.password = Some(password(user));
+        if user != "tiendo" {
+            s.nats.inbox_prefix = Some(format!("_INBOX_{user}"));
+        }
         s
     }
 
@@ -124,7 +127,11 @@ impl NatsServer {
     async fn client(&self, user: &str) -> anyhow::Result<(async_nats::Client, Violations)> {
         let violations = Violations::default();
         let seen = violations.0.clone();
-        let client = async_nats::ConnectOptions::with_user_and_password(user.into(), password(user))
+        let mut options = async_nats::ConnectOptions::with_user_and_password(user.into(), password(user));
+        if user != "tiendo" {
+            options = options.custom_inbox_prefix(format!("_INBOX_{user}"));
+        }
+        let client = options
             .event_callback(move |event| {
                 let seen = seen.clone();
                 async move {
@@ -298,9 +305,13 @@ async fn a_department_cannot_read_the_inboxes_the_services_consume_from() {
     let (dic, violations) = server.client("dic").await.unwrap();
     let _all = dic.subscribe("_INBOX.>").await.unwrap();
     let _two_tokens = dic.subscribe("_INBOX.*").await.unwrap();
+    let _replies = dic.subscribe("_INBOX.*.*").await.unwrap();
+    let _another_departments = dic.subscribe("_INBOX_doh.>").await.unwrap();
     dic.flush().await.unwrap();
     violations.wait_for(r#"Permissions Violation for Subscription to "_INBOX.>""#).await.unwrap();
     violations.wait_for(r#"Permissions Violation for Subscription to "_INBOX.*""#).await.unwrap();
+    violations.wait_for(r#"Permissions Violation for Subscription to "_INBOX.*.*""#).await.unwrap();
+    violations.wait_for(r#"Permissions Violation for Subscription to "_INBOX_doh.>""#).await.unwrap();
 }
 
 #[tokio::test]

@@ -30,6 +30,9 @@ impl Bus {
         if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
             options = options.user_and_password(user.clone(), password.clone());
         }
+        if let Some(prefix) = &settings.inbox_prefix {
+            options = options.custom_inbox_prefix(prefix);
+        }
         if settings.tls_required {
             options = options.require_tls(true);
         }

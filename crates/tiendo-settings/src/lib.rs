@@ -50,6 +50,9 @@ pub struct NatsSettings {
     pub password: Option<String>,
     /// Optional NATS credentials file (JWT + nkey seed).
     pub credentials_file: Option<PathBuf>,
+    /// Subject prefix of this client's reply inboxes (default `_INBOX`). A department sets
+    /// its own (`_INBOX_dic`), so the server can let it read its replies and no one else's.
+    pub inbox_prefix: Option<String>,
     /// Require TLS to the server.
     pub tls_required: bool,
     /// PEM file of the certificate authority that signed the server's certificate.
@@ -67,6 +70,7 @@ impl fmt::Debug for NatsSettings {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("credentials_file", &self.credentials_file)
+            .field("inbox_prefix", &self.inbox_prefix)
             .field("tls_required", &self.tls_required)
             .field("tls_ca_file", &self.tls_ca_file)
             .field("tls_cert_file", &self.tls_cert_file)
