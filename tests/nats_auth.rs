@@ -126,23 +126,32 @@ impl NatsServer {
     /// A plain client for `user` that records the errors the server sends it.
     async fn client(&self, user: &str) -> anyhow::Result<(async_nats::Client, Violations)> {
         let violations = Violations::default();
-        let seen = violations.0.clone();
-        let mut options = async_nats::ConnectOptions::with_user_and_password(user.into(), password(user));
-        if user != "tiendo" {
-            options = options.custom_inbox_prefix(format!("_INBOX_{user}"));
-        }
-        let client = options
-            .event_callback(move |event| {
-                let seen = seen.clone();
-                async move {
-                    if let Event::ServerError(ServerError::Other(e)) = event {
-                        seen.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+        // A loaded machine can refuse the first attempt; a few more are cheap.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let seen = violations.0.clone();
+            let mut options = async_nats::ConnectOptions::with_user_and_password(user.into(), password(user));
+            if user != "tiendo" {
+                options = options.custom_inbox_prefix(format!("_INBOX_{user}"));
+            }
+            let connected = options
+                .event_callback(move |event| {
+                    let seen = seen.clone();
+                    async move {
+                        if let Event::ServerError(ServerError::Other(e)) = event {
+                            seen.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+                        }
                     }
-                }
-            })
-            .connect(self.url.as_str())
-            .await?;
-        Ok((client, violations))
+                })
+                .connect(self.url.as_str())
+                .await;
+            match connected {
+                Ok(client) => return Ok((client, violations)),
+                Err(e) if attempt >= 10 => return Err(e.into()),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! One observation applied inside the caller's transaction, through a [`UnitOfWork`] that
 //! reads each row once and writes it once per batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -120,10 +120,13 @@ const ROWS_PER_STATEMENT: usize = 256;
 #[derive(Default)]
 pub struct UnitOfWork {
     figures: HashMap<FigureKey, Row>,
+    /// Changed figures, in order of first change; `dirty_set` answers "already listed?".
     dirty: Vec<FigureKey>,
+    dirty_set: HashSet<FigureKey>,
     /// Observations known to this transaction: `None` when known to be absent.
     observations: HashMap<EventKey, Option<observation::Model>>,
     inserted: Vec<EventKey>,
+    inserted_set: HashSet<EventKey>,
     replaced: Vec<EventKey>,
 }
 
@@ -159,9 +162,10 @@ impl UnitOfWork {
 
     fn store_observation(&mut self, model: observation::Model, replacing: bool) {
         let key = (model.department.clone(), model.event_id.clone());
-        if replacing && !self.inserted.contains(&key) {
+        if replacing && !self.inserted_set.contains(&key) {
             self.replaced.push(key.clone());
         } else if !replacing {
+            self.inserted_set.insert(key.clone());
             self.inserted.push(key.clone());
         }
         self.observations.insert(key, Some(model));
@@ -189,7 +193,7 @@ impl UnitOfWork {
         row.model.version += 1;
         row.model.updated_at = now.to_owned();
         let key = (row.model.indicator.clone(), row.model.org_unit.clone(), row.model.period.clone());
-        if !self.dirty.contains(&key) {
+        if self.dirty_set.insert(key.clone()) {
             self.dirty.push(key.clone());
         }
         self.figures.insert(key, Row { model: row.model.clone() });
@@ -201,6 +205,7 @@ impl UnitOfWork {
             |keys: &[EventKey], known: &HashMap<EventKey, Option<observation::Model>>| -> Vec<observation::Model> {
                 keys.iter().filter_map(|k| known.get(k).cloned().flatten()).collect()
             };
+        self.inserted_set.clear();
         for chunk in models(&std::mem::take(&mut self.inserted), &self.observations).chunks(ROWS_PER_STATEMENT) {
             let rows = chunk.iter().cloned().map(|m| m.into_active_model().reset_all());
             observation::Entity::insert_many(rows).exec_without_returning(db).await?;

@@ -108,9 +108,20 @@ pub async fn judge_figures<C: ConnectionTrait>(
     items: &[&Aggregate],
     now: &str,
 ) -> Result<(Vec<Outcome>, Vec<Alert>), DbErr> {
+    // Only the newest version of each figure in the batch needs judging: the older ones are
+    // already superseded, as if they had arrived late.
+    let mut newest: std::collections::HashMap<(&str, &str, &str), u64> = std::collections::HashMap::new();
+    for a in items {
+        let v = newest.entry((&a.indicator, &a.org_unit, &a.period)).or_insert(a.version);
+        *v = (*v).max(a.version);
+    }
     let mut alerts = Vec::new();
     let mut outcomes = Vec::with_capacity(items.len());
     for agg in items {
+        if newest.get(&(agg.indicator.as_str(), agg.org_unit.as_str(), agg.period.as_str())) != Some(&agg.version) {
+            outcomes.push(Outcome::Stale);
+            continue;
+        }
         outcomes.push(judge::apply(db, catalog, agg, now, &mut |a| alerts.push(a)).await?);
     }
     Ok((outcomes, alerts))

@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Deps, Service};
 
+/// Most items applied in one transaction.
+pub const ITEMS_PER_TRANSACTION: usize = 5_000;
+
 /// How one applied item is counted in the pipeline metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counted {
@@ -128,15 +131,20 @@ impl<S: Stateful> Handler for StatefulHandler<S> {
                 Err(reason) => decisions[i] = Decision::DeadLetter(reason),
             }
         }
-        let failed = tiendo_store::batch::apply_batch(
-            &self.db,
-            &items,
-            &mut decisions,
-            |items| self.transaction(items),
-            |o| self.count(o),
-        )
-        .await;
-        metrics.database_errors.with_label_values(&[S::NAME]).inc_by(failed);
+        // Transactions of bounded size: a batch of large messages can carry hundreds of
+        // thousands of items. A message spread over two transactions is acked after both; if
+        // the second fails, its redelivery finds the first one's items already done.
+        for chunk in items.chunks(ITEMS_PER_TRANSACTION) {
+            let failed = tiendo_store::batch::apply_batch(
+                &self.db,
+                chunk,
+                &mut decisions,
+                |items| self.transaction(items),
+                |o| self.count(o),
+            )
+            .await;
+            metrics.database_errors.with_label_values(&[S::NAME]).inc_by(failed);
+        }
         if let Err(e) = tiendo_store::outbox::relay(&self.db, &self.deps.bus, S::NAME).await {
             tracing::warn!(service = S::NAME, error = %e, "outbox relay failed; the periodic relay will retry");
         }

@@ -8,6 +8,9 @@ use tiendo_bus::{Bus, ContentType, Outgoing};
 
 use crate::entity::outbox;
 
+/// Rows inserted per statement.
+const ROWS_PER_STATEMENT: usize = 256;
+
 /// Most messages one relay pass publishes.
 pub const RELAY_BATCH: u64 = 1024;
 
@@ -16,15 +19,18 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, service: &str, messages: Vec<Ou
     if messages.is_empty() {
         return Ok(());
     }
-    let rows = messages.into_iter().map(|m| outbox::ActiveModel {
-        service: Set(service.to_owned()),
-        subject: Set(m.subject),
-        msg_id: Set(m.msg_id),
-        content_type: Set(m.content_type.as_str().to_owned()),
-        payload: Set(m.payload.to_vec()),
-        ..Default::default()
-    });
-    outbox::Entity::insert_many(rows).exec_without_returning(db).await?;
+    // A few hundred rows per statement: SQLite limits the bound parameters of one statement.
+    for chunk in messages.chunks(ROWS_PER_STATEMENT) {
+        let rows = chunk.iter().map(|m| outbox::ActiveModel {
+            service: Set(service.to_owned()),
+            subject: Set(m.subject.clone()),
+            msg_id: Set(m.msg_id.clone()),
+            content_type: Set(m.content_type.as_str().to_owned()),
+            payload: Set(m.payload.to_vec()),
+            ..Default::default()
+        });
+        outbox::Entity::insert_many(rows).exec_without_returning(db).await?;
+    }
     Ok(())
 }
 
