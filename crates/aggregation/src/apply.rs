@@ -132,16 +132,25 @@ pub struct UnitOfWork {
 
 impl UnitOfWork {
     /// Reads in one query per few hundred ids which of these (department, event id) exist.
+    /// Each query names one department, so it walks the primary key instead of the table.
     pub async fn prefetch<C: ConnectionTrait>(&mut self, db: &C, keys: &[EventKey]) -> Result<(), DbErr> {
-        let wanted: Vec<&EventKey> = keys.iter().filter(|k| !self.observations.contains_key(*k)).collect();
-        for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
-            let ids: Vec<&str> = chunk.iter().map(|k| k.1.as_str()).collect();
-            let found = observation::Entity::find().filter(observation::Column::EventId.is_in(ids)).all(db).await?;
-            for k in chunk {
-                self.observations.entry((*k).clone()).or_insert(None);
-            }
-            for o in found {
-                self.observations.insert((o.department.clone(), o.event_id.clone()), Some(o));
+        let mut by_department: HashMap<&str, Vec<&str>> = HashMap::new();
+        for k in keys.iter().filter(|k| !self.observations.contains_key(*k)) {
+            by_department.entry(k.0.as_str()).or_default().push(k.1.as_str());
+        }
+        for (department, ids) in by_department {
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                let found = observation::Entity::find()
+                    .filter(observation::Column::Department.eq(department))
+                    .filter(observation::Column::EventId.is_in(chunk.iter().copied()))
+                    .all(db)
+                    .await?;
+                for id in chunk {
+                    self.observations.entry((department.to_owned(), (*id).to_owned())).or_insert(None);
+                }
+                for o in found {
+                    self.observations.insert((o.department.clone(), o.event_id.clone()), Some(o));
+                }
             }
         }
         Ok(())
