@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
@@ -120,6 +120,8 @@ const ROWS_PER_STATEMENT: usize = 256;
 #[derive(Default)]
 pub struct UnitOfWork {
     figures: HashMap<FigureKey, Row>,
+    /// Figures known not to exist yet (after a prefetch).
+    absent: HashSet<FigureKey>,
     /// Changed figures, in order of first change; `dirty_set` answers "already listed?".
     dirty: Vec<FigureKey>,
     dirty_set: HashSet<FigureKey>,
@@ -151,6 +153,28 @@ impl UnitOfWork {
                 for o in found {
                     self.observations.insert((o.department.clone(), o.event_id.clone()), Some(o));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads in one query per few hundred keys the figure rows a batch will touch.
+    pub async fn prefetch_figures<C: ConnectionTrait>(&mut self, db: &C, keys: HashSet<FigureKey>) -> Result<(), DbErr> {
+        use figure::Column as F;
+        let wanted: Vec<FigureKey> = keys.into_iter().filter(|k| !self.figures.contains_key(k)).collect();
+        for chunk in wanted.chunks(ROWS_PER_STATEMENT / 2) {
+            let found = figure::Entity::find()
+                .filter(
+                    Expr::tuple([Expr::col(F::Indicator).into(), Expr::col(F::OrgUnit).into(), Expr::col(F::Period).into()])
+                        .in_tuples(chunk.iter().cloned()),
+                )
+                .all(db)
+                .await?;
+            self.absent.extend(chunk.iter().cloned());
+            for model in found {
+                let key = (model.indicator.clone(), model.org_unit.clone(), model.period.clone());
+                self.absent.remove(&key);
+                self.figures.insert(key, Row { model });
             }
         }
         Ok(())

@@ -99,6 +99,15 @@ pub async fn apply_observations<C: ConnectionTrait>(
     let mut work = apply::UnitOfWork::default();
     let keys: Vec<(String, String)> = items.iter().map(|o| (o.department.clone(), o.event_id.clone())).collect();
     work.prefetch(db, &keys).await?;
+    let mut figures = std::collections::HashSet::new();
+    for o in items {
+        if let Ok(unit) = tiendo_domain::OrgUnitCode::parse(&o.org_unit) {
+            for u in std::iter::once(unit.clone()).chain(catalog.ancestors(&unit)) {
+                figures.insert((o.indicator.clone(), u.to_string(), o.period.clone()));
+            }
+        }
+    }
+    work.prefetch_figures(db, figures).await?;
     for obs in items {
         outcomes.push(apply::apply(db, &mut work, catalog, obs, now, &mut |a| changes.push(a)).await?);
     }
