@@ -14,7 +14,9 @@
 //! - [`replay`]: `tiendo replay`, figures rebuilt from the retained stream into an empty database.
 //! - [`deadletters`]: `tiendo deadletters`, list and re-drive what the services gave up on.
 //! - [`demo`]: the scripted 2023–2025 story.
+//! - [`bench`]: `tiendo bench`, throughput, latency, scale and memory figures (issue 5).
 
+pub mod bench;
 pub mod deadletters;
 pub mod demo;
 pub mod idle;

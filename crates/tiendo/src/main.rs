@@ -28,6 +28,9 @@ enum Command {
     Status,
     /// Apply database migrations and exit.
     Migrate,
+    /// Measure throughput, latency, scale and memory (docs/performance.md); prints a table
+    /// and writes the figures as JSON. Build with --release for real figures.
+    Bench(Box<tiendo::bench::Args>),
     /// Rebuild figures and alert states from the retained valid-observation stream into an
     /// empty database (database.url, or --into).
     Replay {
@@ -140,6 +143,11 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Bench(args) => {
+            let mut options = tiendo::bench::Options::from(*args);
+            options.config = cli.config.clone();
+            tiendo::bench::main(settings, &options, &mut std::io::stdout()).await
         }
         Command::Migrate => {
             let db = tiendo_store::connect(&settings.database).await?;

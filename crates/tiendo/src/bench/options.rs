@@ -2,6 +2,7 @@
 //! resolve to ([`Options`]): which parts run, at which sizes, how many times.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// One measured part of the benchmark. Each runs in its own subject prefix and database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
@@ -73,6 +74,9 @@ pub struct Args {
     /// Observations published to the `tiendo up` process of the memory part. Default 1000000.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub memory_observations: Option<u64>,
+    /// Most seconds one run of a part may take before it is abandoned as failed. Default 900.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
     /// Parts not to run (comma separated).
     #[arg(long, value_delimiter = ',', value_enum)]
     pub skip: Vec<Part>,
@@ -102,10 +106,14 @@ pub struct Options {
     /// Observations per aggregation transaction in the scale part, as the service batches.
     pub scale_batch: usize,
     pub memory_observations: u64,
+    /// Most time one run of a part may take.
+    pub timeout: Duration,
     pub parts: Vec<Part>,
     pub smoke: bool,
     pub json: PathBuf,
     pub tiendo_binary: PathBuf,
+    /// The settings file the child `tiendo up` of the memory part is given (`--config`).
+    pub config: Option<PathBuf>,
 }
 
 impl Options {
@@ -123,10 +131,12 @@ impl Options {
             scale_observations: 20_000,
             scale_batch: 512,
             memory_observations: 1_000_000,
+            timeout: Duration::from_secs(900),
             parts: Part::ALL.to_vec(),
             smoke: false,
             json: PathBuf::from("target/bench/bench.json"),
             tiendo_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("tiendo")),
+            config: None,
         }
     }
 
@@ -162,10 +172,12 @@ impl From<Args> for Options {
             scale_observations: a.scale_observations.unwrap_or(base.scale_observations),
             scale_batch: base.scale_batch,
             memory_observations: a.memory_observations.unwrap_or(base.memory_observations),
+            timeout: a.timeout.map_or(base.timeout, Duration::from_secs),
             parts: Part::ALL.into_iter().filter(|p| !a.skip.contains(p)).collect(),
             smoke: a.smoke,
             json: a.json,
             tiendo_binary: a.tiendo_binary.unwrap_or(base.tiendo_binary),
+            config: None,
         }
     }
 }

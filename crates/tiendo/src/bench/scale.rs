@@ -1,0 +1,103 @@
+//! Scale: what aggregating one observation costs as the organisation tree grows, from a
+//! handful of units to a country of about ten thousand, the depth kept at three levels
+//! (province → districts → communes), so every observation rolls up through the same two
+//! ancestors whatever the size.
+//!
+//! Calls [`tiendo_aggregation::apply_observations`] directly, on a fresh database per tree,
+//! in transactions of `scale_batch` observations as the service batches them; no bus. The
+//! observations are spread over the communes (and every indicator and period).
+
+use std::time::{Duration, Instant};
+
+use tiendo_domain::Catalog;
+use tiendo_proto::v1::ValidObservation;
+
+use super::options::{Options, Part};
+use super::report::{Report, Sample};
+use super::target::Environment;
+use super::workload::{self, Country};
+use super::Measured;
+
+/// Keys of the per-size figures: this, then the number of units.
+const KEY: &str = "scale_us_per_obs_";
+
+/// One run of [`Part::Scale`]: every tree size in turn.
+pub async fn run(env: &Environment, options: &Options, run: usize) -> anyhow::Result<Measured> {
+    let mut measured = Measured::default();
+    for &size in &options.scale_sizes {
+        let country = Country::with_about(size);
+        let ns = env.namespace(Part::Scale, run, &format!("{}", country.units()), None).await?;
+        let result = async {
+            let db = ns.database().await?;
+            let timing = apply_all(&db, &country, options).await;
+            db.close().await.ok();
+            timing
+        }
+        .await;
+        ns.close().await;
+        let timing = result?;
+        let n = options.scale_observations as f64;
+        let per_obs = |d: Duration| d.as_secs_f64() * 1e6 / n;
+        let units = country.units();
+        measured.samples.push(Sample::new(
+            format!("{KEY}{units}"),
+            format!("aggregation cost, {units} units ({} communes)", country.leaves()),
+            "µs/obs",
+            per_obs(timing.apply + timing.commit),
+        ));
+        measured.notes.push(format!(
+            "{units} units: {:.1} µs/obs applying, {:.1} µs/obs committing",
+            per_obs(timing.apply),
+            per_obs(timing.commit)
+        ));
+    }
+    Ok(measured)
+}
+
+/// Where the time of one tree went.
+struct Timing {
+    apply: Duration,
+    commit: Duration,
+}
+
+async fn apply_all(
+    db: &tiendo_store::sea_orm::DatabaseConnection,
+    country: &Country,
+    options: &Options,
+) -> anyhow::Result<Timing> {
+    let catalog = Catalog::from_toml(&country.catalog_toml())?;
+    let observations = workload::valid_observations(country, options.scale_observations, 11);
+    let now = "2026-01-01T00:00:00+00:00";
+    let mut timing = Timing { apply: Duration::ZERO, commit: Duration::ZERO };
+    for batch in observations.chunks(options.scale_batch) {
+        let items: Vec<&ValidObservation> = batch.iter().collect();
+        let started = Instant::now();
+        let tx = tiendo_store::begin(db).await?;
+        let (outcomes, _) = tiendo_aggregation::apply_observations(&tx, &catalog, &items, now).await?;
+        let applied = Instant::now();
+        tx.commit().await?;
+        timing.apply += applied - started;
+        timing.commit += applied.elapsed();
+        anyhow::ensure!(
+            outcomes.iter().all(|o| *o == tiendo_aggregation::Outcome::Applied),
+            "aggregation did not apply every observation of a batch of fresh event ids: {outcomes:?}"
+        );
+    }
+    Ok(timing)
+}
+
+/// Adds the largest tree's cost over the smallest's, from their medians.
+pub fn derive(report: &mut Report) {
+    let sizes: Vec<(usize, f64)> = report
+        .figures
+        .iter()
+        .filter_map(|f| f.key.strip_prefix(KEY).and_then(|u| u.parse().ok()).map(|u: usize| (u, f.median)))
+        .collect();
+    let (Some(small), Some(large)) = (sizes.iter().min_by_key(|s| s.0), sizes.iter().max_by_key(|s| s.0)) else {
+        return;
+    };
+    if small.0 != large.0 {
+        let label = format!("aggregation cost, {} units / {} units", large.0, small.0);
+        report.derive("scale_ratio_largest_to_smallest", &label, "ratio", large.1 / small.1);
+    }
+}
