@@ -159,14 +159,22 @@ impl UnitOfWork {
     }
 
     /// Reads in one query per few hundred keys the figure rows a batch will touch.
-    pub async fn prefetch_figures<C: ConnectionTrait>(&mut self, db: &C, keys: HashSet<FigureKey>) -> Result<(), DbErr> {
+    pub async fn prefetch_figures<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        keys: HashSet<FigureKey>,
+    ) -> Result<(), DbErr> {
         use figure::Column as F;
         let wanted: Vec<FigureKey> = keys.into_iter().filter(|k| !self.figures.contains_key(k)).collect();
         for chunk in wanted.chunks(ROWS_PER_STATEMENT / 2) {
             let found = figure::Entity::find()
                 .filter(
-                    Expr::tuple([Expr::col(F::Indicator).into(), Expr::col(F::OrgUnit).into(), Expr::col(F::Period).into()])
-                        .in_tuples(chunk.iter().cloned()),
+                    Expr::tuple([
+                        Expr::col(F::Indicator).into(),
+                        Expr::col(F::OrgUnit).into(),
+                        Expr::col(F::Period).into(),
+                    ])
+                    .in_tuples(chunk.iter().cloned()),
                 )
                 .all(db)
                 .await?;
