@@ -11,7 +11,7 @@
 //!   resolves. Each flip's numerator is unique to its commune, so an alert's value names
 //!   the flip that caused it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -160,7 +160,10 @@ async fn measure(ns: &Namespace, options: &Options, country: &Country) -> anyhow
     idle::wait_idle(&ns.bus, Duration::from_secs(120)).await?;
     alerts.wait_quiet(Duration::from_millis(250), Duration::from_secs(5)).await;
 
-    let to_aggregate = aggregate_latencies(&aggregates.seen(), &ranks);
+    let seen_aggregates = aggregates.seen();
+    let to_aggregate = aggregate_latencies(&seen_aggregates, &ranks);
+    let mut versions = HashSet::new();
+    let aggregate_copies = seen_aggregates.iter().filter(|(key, _)| !versions.insert(key)).count();
     let flips: HashMap<(String, u64), (Instant, bool)> = plan
         .iter()
         .zip(&sent)
@@ -169,11 +172,11 @@ async fn measure(ns: &Namespace, options: &Options, country: &Country) -> anyhow
             p.flip.map(|behind| ((country.leaf(o.leaf), o.numerator), (*at, behind)))
         })
         .collect();
-    let (to_alert, wrong_state) = alert_latencies(&alerts.seen(), &flips);
-    anyhow::ensure!(!to_alert.is_empty(), "none of the {} flips raised or resolved an alert", flips.len());
+    let to_alert = alert_latencies(&alerts.seen(), &flips);
+    anyhow::ensure!(!to_alert.latencies.is_empty(), "none of the {} flips raised or resolved an alert", flips.len());
 
     let a = Percentiles::of(&to_aggregate);
-    let b = Percentiles::of(&to_alert);
+    let b = Percentiles::of(&to_alert.latencies);
     let mut samples = vec![];
     for (what, key, p) in [("province aggregate", "aggregate", &a), ("alert", "alert", &b)] {
         samples.push(Sample::new(format!("latency_{key}_p50_ms"), format!("publish → {what}, p50"), "ms", p.p50));
@@ -186,11 +189,21 @@ async fn measure(ns: &Namespace, options: &Options, country: &Country) -> anyhow
         number(n as f64 / offered_secs),
         options.latency_rate,
         to_aggregate.len(),
-        to_alert.len(),
+        to_alert.latencies.len(),
         flips.len()
     )];
-    if wrong_state > 0 {
-        notes.push(format!("{wrong_state} alert(s) had the opposite state of the flip they carry the value of"));
+    if to_alert.wrong_state > 0 {
+        notes.push(format!(
+            "{} alert(s) had the opposite state of the flip they carry the value of",
+            to_alert.wrong_state
+        ));
+    }
+    if aggregate_copies + to_alert.copies > 0 {
+        notes.push(format!(
+            "published twice (seen again on a core subscription; JetStream keeps one): {aggregate_copies} province \
+             aggregate(s), {} alert(s)",
+            to_alert.copies
+        ));
     }
     Ok(Measured { samples, notes })
 }
@@ -252,27 +265,34 @@ struct AlertSeen {
     value: f64,
 }
 
-/// For each transition on a flipper commune (first copy only), from the publish of the flip
-/// whose value it carries; also how many carried the state opposite to their flip's.
-fn alert_latencies(
-    seen: &[(AlertSeen, Instant)],
-    flips: &HashMap<(String, u64), (Instant, bool)>,
-) -> (Vec<Duration>, usize) {
-    let mut out = vec![];
-    let mut wrong = 0;
-    let mut counted = std::collections::HashSet::new();
+/// Alerts matched to the flips that raised them.
+#[derive(Debug, Default)]
+struct AlertMatch {
+    /// From each flip's publish to its alert's first copy.
+    latencies: Vec<Duration>,
+    /// Alerts whose state was the opposite of their flip's.
+    wrong_state: usize,
+    /// Copies of an alert already seen.
+    copies: usize,
+}
+
+/// Matches each transition on a flipper commune to the flip whose value it carries.
+fn alert_latencies(seen: &[(AlertSeen, Instant)], flips: &HashMap<(String, u64), (Instant, bool)>) -> AlertMatch {
+    let mut m = AlertMatch::default();
+    let mut counted = HashSet::new();
     for (alert, at) in seen {
         let numerator = (alert.value * FLIP_ADULTS as f64 / 100.0).round() as u64;
         let Some((sent, behind)) = flips.get(&(alert.org_unit.clone(), numerator)) else { continue };
         if !counted.insert(alert.id.as_str()) {
+            m.copies += 1;
             continue;
         }
         if alert.firing != *behind {
-            wrong += 1;
+            m.wrong_state += 1;
         }
-        out.push(at.saturating_duration_since(*sent));
+        m.latencies.push(at.saturating_duration_since(*sent));
     }
-    (out, wrong)
+    m
 }
 
 /// p50, p99 and max, in milliseconds.

@@ -232,17 +232,26 @@ pub fn number(v: f64) -> String {
     format!("{v:.decimals$}")
 }
 
-/// The commit being measured: `git rev-parse --short HEAD`, or "unknown".
+/// The commit being measured: `git rev-parse --short HEAD`, with `-dirty` when tracked files
+/// have changes not committed (the binary holds them if it was built from this work tree, as
+/// `scripts/bench` does), or "unknown" outside a git work tree.
 pub fn commit() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_owned())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]).filter(|s| !s.is_empty()) {
+        None => "unknown".to_owned(),
+        Some(head) if git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()) => {
+            format!("{head}-dirty")
+        }
+        Some(head) => head,
+    }
 }
 
 #[cfg(test)]

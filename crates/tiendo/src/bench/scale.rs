@@ -5,12 +5,17 @@
 //!
 //! Calls [`tiendo_aggregation::apply_observations`] directly, on a fresh database per tree,
 //! in transactions of `scale_batch` observations as the service batches them; no bus. The
-//! observations are spread over the communes (and every indicator and period).
+//! observations are spread over the communes; half report new figures and half revise them
+//! at every size ([`workload::valid_observations`]), since a new figure (rows inserted) costs
+//! about twice a revision (rows updated) and a small tree would otherwise see mostly
+//! revisions and a large one mostly new figures.
 
 use std::time::{Duration, Instant};
 
 use tiendo_domain::Catalog;
 use tiendo_proto::v1::ValidObservation;
+use tiendo_store::entity::figure;
+use tiendo_store::sea_orm::{EntityTrait, PaginatorTrait};
 
 use super::options::{Options, Part};
 use super::report::{Report, Sample};
@@ -30,25 +35,29 @@ pub async fn run(env: &Environment, options: &Options, run: usize) -> anyhow::Re
         let result = async {
             let db = ns.database().await?;
             let timing = apply_all(&db, &country, options).await;
+            let rows = figure::Entity::find().count(&db).await;
             db.close().await.ok();
-            timing
+            anyhow::Ok((timing?, rows?))
         }
         .await;
         ns.close().await;
-        let timing = result?;
-        let n = options.scale_observations as f64;
-        let per_obs = |d: Duration| d.as_secs_f64() * 1e6 / n;
+        let (timing, rows) = result?;
+        let per_obs = |d: Duration, n: u64| d.as_secs_f64() * 1e6 / n.max(1) as f64;
+        let n = options.scale_observations;
         let units = country.units();
         measured.samples.push(Sample::new(
             format!("{KEY}{units}"),
             format!("aggregation cost, {units} units ({} communes)", country.leaves()),
             "µs/obs",
-            per_obs(timing.apply + timing.commit),
+            per_obs(timing.apply + timing.commit, n),
         ));
         measured.notes.push(format!(
-            "{units} units: {:.1} µs/obs applying, {:.1} µs/obs committing",
-            per_obs(timing.apply),
-            per_obs(timing.commit)
+            "{units} units: {:.1} µs/obs applying, {:.1} committing; new figures {:.1}, revisions {:.1} µs/obs; \
+             {rows} figure rows at the end",
+            per_obs(timing.apply, n),
+            per_obs(timing.commit, n),
+            per_obs(timing.halves[0].0, timing.halves[0].1),
+            per_obs(timing.halves[1].0, timing.halves[1].1),
         ));
     }
     Ok(measured)
@@ -58,6 +67,8 @@ pub async fn run(env: &Environment, options: &Options, run: usize) -> anyhow::Re
 struct Timing {
     apply: Duration,
     commit: Duration,
+    /// Time and observations of the new figures, then of the revisions.
+    halves: [(Duration, u64); 2],
 }
 
 async fn apply_all(
@@ -68,20 +79,25 @@ async fn apply_all(
     let catalog = Catalog::from_toml(&country.catalog_toml())?;
     let observations = workload::valid_observations(country, options.scale_observations, 11);
     let now = "2026-01-01T00:00:00+00:00";
-    let mut timing = Timing { apply: Duration::ZERO, commit: Duration::ZERO };
-    for batch in observations.chunks(options.scale_batch) {
-        let items: Vec<&ValidObservation> = batch.iter().collect();
-        let started = Instant::now();
-        let tx = tiendo_store::begin(db).await?;
-        let (outcomes, _) = tiendo_aggregation::apply_observations(&tx, &catalog, &items, now).await?;
-        let applied = Instant::now();
-        tx.commit().await?;
-        timing.apply += applied - started;
-        timing.commit += applied.elapsed();
-        anyhow::ensure!(
-            outcomes.iter().all(|o| *o == tiendo_aggregation::Outcome::Applied),
-            "aggregation did not apply every observation of a batch of fresh event ids: {outcomes:?}"
-        );
+    let mut timing = Timing { apply: Duration::ZERO, commit: Duration::ZERO, halves: [(Duration::ZERO, 0); 2] };
+    let (new_figures, revisions) = observations.split_at(observations.len().div_ceil(2));
+    for (half, observations) in [new_figures, revisions].into_iter().enumerate() {
+        for batch in observations.chunks(options.scale_batch) {
+            let items: Vec<&ValidObservation> = batch.iter().collect();
+            let started = Instant::now();
+            let tx = tiendo_store::begin(db).await?;
+            let (outcomes, _) = tiendo_aggregation::apply_observations(&tx, &catalog, &items, now).await?;
+            let applied = Instant::now();
+            tx.commit().await?;
+            timing.apply += applied - started;
+            timing.commit += applied.elapsed();
+            timing.halves[half].0 += started.elapsed();
+            timing.halves[half].1 += batch.len() as u64;
+            anyhow::ensure!(
+                outcomes.iter().all(|o| *o == tiendo_aggregation::Outcome::Applied),
+                "aggregation did not apply every observation of a batch of fresh event ids: {outcomes:?}"
+            );
+        }
     }
     Ok(timing)
 }

@@ -284,13 +284,23 @@ pub fn messages(names: &Names, country: &Country, observations: &[Observation], 
     out
 }
 
-/// `n` observations as validation hands them to aggregation, spread over `country`'s
-/// communes (and every indicator and period), for measuring aggregation alone.
+/// `n` observations as validation hands them to aggregation, for measuring aggregation
+/// alone: the first half reports figures never reported before, the second half revises each
+/// of them once, in the same order. Every tree size thus gets the same mix of new figures and
+/// revisions, and a difference in cost comes from the tree, not from inserting rather than
+/// updating. Consecutive observations go to consecutive communes, each with another indicator
+/// (so every batch holds every indicator and department, whatever the tree's size); month
+/// after month from 2000-01, so there are always enough keys.
 pub fn valid_observations(country: &Country, n: u64, seed: u64) -> Vec<ValidObservation> {
     let mut rng = Rng::new(seed);
+    let (fresh, leaves) = (n.div_ceil(2).max(1) as usize, country.leaves());
     (0..n as usize)
         .map(|i| {
-            let (leaf, ind, month) = key(i, country.leaves());
+            let k = i % fresh;
+            let leaf = k % leaves;
+            // Within a block of `leaves × INDICATORS` keys, each commune meets each indicator once.
+            let ind = (leaf + k / leaves) % INDICATORS;
+            let month = k / (leaves * INDICATORS);
             let denominator = adults(leaf);
             let numerator = share(&mut rng, denominator);
             ValidObservation {
@@ -298,7 +308,7 @@ pub fn valid_observations(country: &Country, n: u64, seed: u64) -> Vec<ValidObse
                 department: owner(ind).to_owned(),
                 indicator: indicator(ind),
                 org_unit: country.leaf(leaf),
-                period: period(month),
+                period: format!("{}-{:02}", 2000 + month / 12, month % 12 + 1),
                 value: 100.0 * numerator as f64 / denominator as f64,
                 numerator: Some(numerator),
                 denominator: Some(denominator),
@@ -343,6 +353,21 @@ mod tests {
         let revisions = w.distinct - keys.len() as u64;
         assert!((1700..=2300).contains(&revisions), "{revisions} revisions, about 10% expected");
         assert!(w.observations.iter().all(|o| o.numerator <= o.denominator));
+    }
+
+    #[test]
+    fn every_tree_size_gets_as_many_new_figures_as_revisions() {
+        for units in [11, 10_000] {
+            let country = Country::with_about(units);
+            let obs = valid_observations(&country, 1000, 3);
+            let keys: HashSet<_> = obs.iter().map(|o| (&o.indicator, &o.org_unit, &o.period)).collect();
+            assert_eq!(keys.len(), 500, "{units} units");
+            let batch: HashSet<_> = obs[..64].iter().map(|o| &o.indicator).collect();
+            assert_eq!(batch.len(), INDICATORS, "a batch holds every indicator");
+            assert!(obs.iter().all(|o| o.period.parse::<tiendo_domain::Period>().is_ok()));
+            let ids: HashSet<_> = obs.iter().map(|o| &o.event_id).collect();
+            assert_eq!(ids.len(), 1000, "a revision has an event id of its own");
+        }
     }
 
     #[test]
