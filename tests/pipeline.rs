@@ -157,6 +157,33 @@ async fn a_province_falling_behind_fires_exactly_one_alert_and_recovering_resolv
     app.cleanup().await;
 }
 
+/// `econtract_enterprises` has no baseline in the catalog: its path starts at the earliest
+/// province figure, and a province figure for an earlier period moves it, so every unit of
+/// the indicator is judged again.
+async fn an_earlier_province_figure_moves_the_baseline_and_every_unit_is_judged_again(db: Db) {
+    let mut app = TestApp::spawn(db).await;
+    let district = |app: &TestApp| app.alerts.all().into_iter().filter(|a| a.org_unit == "883").collect::<Vec<_>>();
+    // One district at 40% in 2024-Q2: the province rolls up to 40%, its first figure, so
+    // the baseline is 40% on 2024-06-30 and both are on their path.
+    app.publish("dpi", &counts("q2", "econtract_enterprises", "883", "2024-Q2", 400, 1000)).await;
+    app.wait_idle().await;
+    assert!(app.alerts.all().is_empty(), "{:?}", app.alerts.all());
+    let labels = |u: &'static str| [("indicator", "econtract_enterprises"), ("org_unit", u)];
+    assert_eq!(app.metric("tiendo_indicator_behind", &labels("883")).await, Some(0.0));
+
+    // The province reports 60% for 2024-Q1: the baseline is now 60% on 2024-03-31, and the
+    // district, which sent nothing new, is behind on it (about 61.8% expected at 2024-06-30).
+    app.publish("dpi", &percent("q1", "econtract_enterprises", "89", "2024-Q1", 60.0)).await;
+    app.wait_for("the district's alert", WAIT, |a| !district(a).is_empty()).await;
+    app.wait_idle().await;
+    let fired = district(&app);
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!((fired[0].state.as_str(), fired[0].period.as_str()), ("firing", "2024-Q2"));
+    assert!((fired[0].expected - (60.0 + 20.0 * 91.0 / 640.0)).abs() < 1e-9, "{:?}", fired[0]);
+    assert_eq!(app.metric("tiendo_indicator_behind", &labels("883")).await, Some(1.0));
+    app.cleanup().await;
+}
+
 async fn the_metrics_show_the_figures_the_path_and_the_counts(db: Db) {
     let mut app = TestApp::spawn(db).await;
     app.publish("dic", &counts("m1", "smartphone_adults", "883", "2024-06", 725, 1000)).await;
@@ -198,6 +225,7 @@ db_matrix!(
     each_rejection_reason_reaches_the_department,
     a_department_publishing_another_departments_indicator_is_forbidden,
     a_province_falling_behind_fires_exactly_one_alert_and_recovering_resolves_it,
+    an_earlier_province_figure_moves_the_baseline_and_every_unit_is_judged_again,
     the_metrics_show_the_figures_the_path_and_the_counts,
 );
 

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
@@ -11,7 +11,8 @@ use tiendo_domain::rollup::{effective, Effective, Sums};
 use tiendo_domain::{Catalog, OrgUnitCode, Period};
 use tiendo_proto::v1::{Aggregate, ValidObservation};
 use tiendo_store::entity::{figure, observation};
-use tiendo_store::sea_orm;
+use tiendo_store::keys::any_key;
+use tiendo_store::{sea_orm, ROWS_PER_STATEMENT};
 
 /// What became of one observation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,9 +112,6 @@ fn fresh(indicator: &str, unit: &str, period: Period) -> figure::Model {
     }
 }
 
-/// Rows written per statement: well inside SQLite's limit on bound parameters.
-const ROWS_PER_STATEMENT: usize = 256;
-
 /// What one transaction reads and writes, kept in memory until [`UnitOfWork::flush`]: each
 /// figure row is read at most once and written once per batch, however many observations of
 /// the batch touch it (a province row is touched by every one of its units' observations).
@@ -168,14 +166,10 @@ impl UnitOfWork {
         let wanted: Vec<FigureKey> = keys.into_iter().filter(|k| !self.figures.contains_key(k)).collect();
         for chunk in wanted.chunks(ROWS_PER_STATEMENT / 2) {
             let found = figure::Entity::find()
-                .filter(
-                    Expr::tuple([
-                        Expr::col(F::Indicator).into(),
-                        Expr::col(F::OrgUnit).into(),
-                        Expr::col(F::Period).into(),
-                    ])
-                    .in_tuples(chunk.iter().cloned()),
-                )
+                .filter(any_key(
+                    [F::Indicator, F::OrgUnit, F::Period],
+                    chunk.iter().map(|(i, u, p)| [i, u, p].map(|s| s.clone())),
+                ))
                 .all(db)
                 .await?;
             self.absent.extend(chunk.iter().cloned());
@@ -221,10 +215,11 @@ impl UnitOfWork {
     ) -> Result<&mut Row, DbErr> {
         let key = (indicator.to_owned(), unit.to_owned(), period.to_string());
         if !self.figures.contains_key(&key) {
-            let model = figure::Entity::find_by_id(key.clone())
-                .one(db)
-                .await?
-                .unwrap_or_else(|| fresh(indicator, unit, period));
+            let found = match self.absent.contains(&key) {
+                true => None,
+                false => figure::Entity::find_by_id(key.clone()).one(db).await?,
+            };
+            let model = found.unwrap_or_else(|| fresh(indicator, unit, period));
             self.figures.insert(key.clone(), Row { model });
         }
         Ok(self.figures.get_mut(&key).expect("inserted above"))

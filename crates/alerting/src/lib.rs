@@ -8,7 +8,7 @@
 //! so each transition is announced exactly once in effect. Serves the per-indicator gauges.
 //!
 //! # Layout
-//! - [`judge`]: one figure applied and judged inside a transaction.
+//! - [`judge`]: a batch of figures stored and judged inside a transaction.
 //! - [`gauges`]: the `tiendo_indicator_*` gauges, refreshed from the database on scrape.
 //! - [`Judge`]: decoding and judging a batch; the consumer, transactions and outbox relay
 //!   around it are `tiendo_runtime::stateful`.
@@ -18,11 +18,10 @@ pub mod judge;
 
 use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
+use sea_orm::{DatabaseTransaction, DbErr};
 use tiendo_bus::consume::{self, Delivery};
 use tiendo_bus::{ContentType, Outgoing, StreamKind};
-use tiendo_domain::Catalog;
-use tiendo_proto::v1::{Aggregate, Alert};
+use tiendo_proto::v1::Aggregate;
 use tiendo_runtime::stateful::{Counted, Stateful, StatefulService};
 use tiendo_runtime::Deps;
 use tiendo_store::sea_orm;
@@ -100,29 +99,7 @@ impl Stateful for Judge {
     }
 }
 
-/// Stores and judges `items` in order inside the caller's transaction; returns each one's
-/// outcome and the alert messages to send. Used by the service and by `tiendo replay`.
-pub async fn judge_figures<C: ConnectionTrait>(
-    db: &C,
-    catalog: &Catalog,
-    items: &[&Aggregate],
-    now: &str,
-) -> Result<(Vec<Outcome>, Vec<Alert>), DbErr> {
-    // Only the newest version of each figure in the batch needs judging: the older ones are
-    // already superseded, as if they had arrived late.
-    let mut newest: std::collections::HashMap<(&str, &str, &str), u64> = std::collections::HashMap::new();
-    for a in items {
-        let v = newest.entry((&a.indicator, &a.org_unit, &a.period)).or_insert(a.version);
-        *v = (*v).max(a.version);
-    }
-    let mut alerts = Vec::new();
-    let mut outcomes = Vec::with_capacity(items.len());
-    for agg in items {
-        if newest.get(&(agg.indicator.as_str(), agg.org_unit.as_str(), agg.period.as_str())) != Some(&agg.version) {
-            outcomes.push(Outcome::Stale);
-            continue;
-        }
-        outcomes.push(judge::apply(db, catalog, agg, now, &mut |a| alerts.push(a)).await?);
-    }
-    Ok((outcomes, alerts))
-}
+/// Stores and judges `items` inside the caller's transaction ([`judge::judge_batch`]);
+/// returns each one's outcome and the alert messages to send. Used by the service and by
+/// `tiendo replay`.
+pub use crate::judge::judge_batch as judge_figures;

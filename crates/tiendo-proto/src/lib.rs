@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //! - [`v1`]: the generated messages.
+//! - [`alert_state`]: the values of `Alert.state`.
 
 /// Version 1 of the wire contract.
 #[allow(clippy::all, missing_docs)]
@@ -13,3 +14,11 @@ pub mod v1 {
 }
 
 pub use prost::Message;
+
+/// The values of `Alert.state` (also stored as `alerts.state`).
+pub mod alert_state {
+    /// The (indicator, org unit) fell behind its trajectory.
+    pub const FIRING: &str = "firing";
+    /// It is no longer behind; the same `alert_id` as the firing message.
+    pub const RESOLVED: &str = "resolved";
+}

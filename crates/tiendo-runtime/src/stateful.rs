@@ -1,14 +1,15 @@
 //! The shape shared by the services that keep state (aggregation, alerting): decode a batch
 //! of messages, apply it in one database transaction together with the messages that change
-//! must announce (the outbox), relay those after the commit, then acknowledge.
+//! must announce (the outbox), publish those after the commit, then acknowledge.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tiendo_bus::async_nats::jetstream::consumer::PullConsumer;
 use tiendo_bus::consume::{self, Decision, Delivery, Handler};
 use tiendo_bus::{Outgoing, StreamKind};
+use tiendo_store::outbox::Enqueued;
 use tiendo_store::sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 use tokio_util::sync::CancellationToken;
 
@@ -95,12 +96,14 @@ struct StatefulHandler<S: Stateful> {
 
 impl<S: Stateful> StatefulHandler<S> {
     /// One transaction: the items' effects and the outbox rows announcing them, together.
-    async fn transaction(&self, items: Vec<&S::Item>) -> Result<Vec<S::Outcome>, DbErr> {
+    /// Once it commits, its messages join `committed`, to publish.
+    async fn transaction(&self, items: Vec<&S::Item>, committed: &Mutex<Enqueued>) -> Result<Vec<S::Outcome>, DbErr> {
         let tx = tiendo_store::begin(&self.db).await?;
         let now = (self.deps.clock)().to_rfc3339();
         let (outcomes, messages) = self.state.apply(&tx, &self.deps, &items, &now).await?;
-        tiendo_store::outbox::enqueue(&tx, S::NAME, messages).await?;
+        let enqueued = tiendo_store::outbox::enqueue(&tx, S::NAME, messages).await?;
         tx.commit().await?;
+        committed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(enqueued);
         Ok(outcomes)
     }
 
@@ -134,19 +137,25 @@ impl<S: Stateful> Handler for StatefulHandler<S> {
         // Transactions of bounded size: a batch of large messages can carry hundreds of
         // thousands of items. A message spread over two transactions is acked after both; if
         // the second fails, its redelivery finds the first one's items already done.
+        let committed = Mutex::new(Enqueued::default());
         for chunk in items.chunks(ITEMS_PER_TRANSACTION) {
             let failed = tiendo_store::batch::apply_batch(
                 &self.db,
                 chunk,
                 &mut decisions,
-                |items| self.transaction(items),
+                |items| self.transaction(items, &committed),
                 |o| self.count(o),
             )
             .await;
             metrics.database_errors.with_label_values(&[S::NAME]).inc_by(failed);
         }
-        if let Err(e) = tiendo_store::outbox::relay(&self.db, &self.deps.bus, S::NAME).await {
-            tracing::warn!(service = S::NAME, error = %e, "outbox relay failed; the periodic relay will retry");
+        // Published before the batch is acknowledged, so a consumer that has caught up means
+        // its announcements are on the bus; what fails stays in the outbox for the relay.
+        let committed = committed.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !committed.is_empty() {
+            if let Err(e) = tiendo_store::outbox::publish_enqueued(&self.db, &self.deps.bus, committed).await {
+                tracing::warn!(service = S::NAME, error = %e, "publishing the outbox failed; the periodic relay will retry");
+            }
         }
         metrics.batch_seconds.with_label_values(&[S::NAME]).observe(started.elapsed().as_secs_f64());
         decisions

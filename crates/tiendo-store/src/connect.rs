@@ -18,6 +18,11 @@ pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
 }
 
+/// Rows an SQLite query may hand over before its reader takes them. sqlx runs SQLite on a
+/// thread of its own and passes rows through a channel; with its default of 50, reading a
+/// few thousand rows (a batch's prefetch, `RETURNING` ids) switches threads every few rows.
+const ROW_BUFFER_SIZE: usize = 4096;
+
 /// Opens the database. SQLite gets one connection in WAL mode: it has a single writer, and
 /// one connection serialises the services' transactions instead of failing them with "busy".
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
@@ -29,6 +34,7 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .create_if_missing(true)
+                .row_buffer_size(ROW_BUFFER_SIZE)
         });
     } else {
         options.max_connections(settings.max_connections.max(1));

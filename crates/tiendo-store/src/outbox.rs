@@ -1,25 +1,48 @@
 //! The outbox: a service writes the messages a change must announce in the same transaction
-//! as the change; the relay publishes them after the commit and deletes them once JetStream
-//! has stored them. A crash between commit and publish leaves them in the table for the next
-//! relay, and their stable message ids make a second publish harmless.
+//! as the change; after the commit it publishes them from memory ([`publish_enqueued`]) and
+//! deletes them once JetStream has stored them. A crash or a failed publish between commit
+//! and delete leaves them in the table for the relay ([`relay`], [`relay_periodically`]),
+//! and their stable message ids make a second publish harmless.
 
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tiendo_bus::{Bus, ContentType, Outgoing};
 
 use crate::entity::outbox;
-
-/// Rows inserted per statement.
-const ROWS_PER_STATEMENT: usize = 256;
+use crate::ROWS_PER_STATEMENT;
 
 /// Most messages one relay pass publishes.
 pub const RELAY_BATCH: u64 = 1024;
 
-/// Adds messages to `service`'s outbox, inside the caller's transaction.
-pub async fn enqueue<C: ConnectionTrait>(db: &C, service: &str, messages: Vec<Outgoing>) -> Result<(), sea_orm::DbErr> {
-    if messages.is_empty() {
-        return Ok(());
+/// What one transaction added to an outbox: the messages, and their rows to delete once
+/// they are published.
+#[derive(Debug, Default)]
+pub struct Enqueued {
+    ids: Vec<i64>,
+    messages: Vec<Outgoing>,
+}
+
+impl Enqueued {
+    /// Nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
     }
-    // A few hundred rows per statement: SQLite limits the bound parameters of one statement.
+
+    /// Adds what another transaction enqueued.
+    pub fn extend(&mut self, other: Enqueued) {
+        self.ids.extend(other.ids);
+        self.messages.extend(other.messages);
+    }
+}
+
+/// Adds messages to `service`'s outbox, inside the caller's transaction. Once it commits,
+/// [`publish_enqueued`] publishes them from memory; if that never happens (a crash, a failed
+/// publish), [`relay`] finds them in the table.
+pub async fn enqueue<C: ConnectionTrait>(
+    db: &C,
+    service: &str,
+    messages: Vec<Outgoing>,
+) -> Result<Enqueued, sea_orm::DbErr> {
+    let mut ids = Vec::with_capacity(messages.len());
     for chunk in messages.chunks(ROWS_PER_STATEMENT) {
         let rows = chunk.iter().map(|m| outbox::ActiveModel {
             service: Set(service.to_owned()),
@@ -29,7 +52,27 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, service: &str, messages: Vec<Ou
             payload: Set(m.payload.to_vec()),
             ..Default::default()
         });
-        outbox::Entity::insert_many(rows).exec_without_returning(db).await?;
+        ids.extend(outbox::Entity::insert_many(rows).exec_with_returning_keys(db).await?);
+    }
+    Ok(Enqueued { ids, messages })
+}
+
+/// Publishes what committed transactions enqueued, without reading it back, then deletes
+/// their rows. On error the rows stay for [`relay`]; a message published twice is dropped
+/// by JetStream (same message id) or recognised by its consumer.
+pub async fn publish_enqueued<C: ConnectionTrait>(db: &C, bus: &Bus, enqueued: Enqueued) -> anyhow::Result<usize> {
+    let n = enqueued.messages.len();
+    bus.publish_all(enqueued.messages).await?;
+    delete(db, enqueued.ids).await?;
+    Ok(n)
+}
+
+/// Ids deleted per statement: one bound parameter each.
+const IDS_PER_STATEMENT: usize = 4096;
+
+async fn delete<C: ConnectionTrait>(db: &C, ids: Vec<i64>) -> Result<(), sea_orm::DbErr> {
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        outbox::Entity::delete_many().filter(outbox::Column::Id.is_in(chunk.iter().copied())).exec(db).await?;
     }
     Ok(())
 }
@@ -56,7 +99,7 @@ pub async fn relay<C: ConnectionTrait>(db: &C, bus: &Bus, service: &str) -> anyh
         }))
         .await?;
         total += ids.len();
-        outbox::Entity::delete_many().filter(outbox::Column::Id.is_in(ids)).exec(db).await?;
+        delete(db, ids).await?;
     }
 }
 

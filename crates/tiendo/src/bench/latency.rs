@@ -118,7 +118,7 @@ async fn measure(ns: &Namespace, options: &Options, country: &Country) -> anyhow
         serde_json::from_slice::<Alert>(payload).ok().map(|a| AlertSeen {
             id: format!("{}:{}", a.alert_id, a.state),
             org_unit: a.org_unit,
-            firing: a.state == "firing",
+            firing: a.state == tiendo_proto::alert_state::FIRING,
             value: a.value,
         })
     })
