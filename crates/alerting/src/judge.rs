@@ -9,10 +9,10 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
-use sea_orm::sea_query::{Alias, Condition, Expr, Func, OnConflict, Order, OverStatement, Query, WindowStatement};
+use sea_orm::sea_query::{Alias, Condition, Expr, JoinType, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityName, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use tiendo_domain::catalog::{Baseline, Indicator};
 use tiendo_domain::trajectory::{judge, Judgement, Status};
@@ -189,38 +189,45 @@ async fn keys_to_judge<'a, C: ConnectionTrait>(
     Ok(keys)
 }
 
-/// The figure of the latest period with a value of each key, in a few queries: the row
-/// numbered 1 in its key's window, newest period first.
+/// The figure of the latest period with a value of each key, in a few queries: each key
+/// (a `VALUES` list) joined to its figure whose period ends last, found through the
+/// `alert_figures_latest` index rather than by reading every period of the key.
 async fn latest_figures<C: ConnectionTrait>(
     db: &C,
     keys: &[UnitKey],
 ) -> Result<HashMap<UnitKey, alert_figure::Model>, DbErr> {
     use alert_figure::Column as F;
-    let rank = Alias::new("latest_rank");
-    let mut out = HashMap::with_capacity(keys.len());
+    use alert_figure::Entity as Figures;
+    // A VALUES list's columns are column1, column2, … on SQLite and PostgreSQL alike.
+    let (k, indicator, unit, g) = (Alias::new("k"), Alias::new("column1"), Alias::new("column2"), Alias::new("g"));
+    let of_key = |table: &Alias| {
+        Condition::all()
+            .add(Expr::col((table.clone(), F::Indicator)).equals((k.clone(), indicator.clone())))
+            .add(Expr::col((table.clone(), F::OrgUnit)).equals((k.clone(), unit.clone())))
+    };
+    let f = Alias::new("f");
+    let mut out: HashMap<UnitKey, alert_figure::Model> = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let mut window = WindowStatement::partition_by(F::Indicator);
-        window
-            .add_partition_by(Expr::col(F::OrgUnit).into())
-            .order_by(F::PeriodEnd, Order::Desc)
-            .order_by(F::Period, Order::Desc);
-        let ranked = Query::select()
-            .columns([F::Indicator, F::OrgUnit, F::Period, F::PeriodEnd, F::Value, F::Version])
-            .expr_window_as(Func::cust(Alias::new("ROW_NUMBER")), window, rank.clone())
-            .from(alert_figure::Entity.table_ref())
-            .cond_where(
-                Condition::all()
-                    .add(F::Value.is_not_null())
-                    .add(any_key([F::Indicator, F::OrgUnit], chunk.iter().map(|(i, u)| [i, u].map(|s| s.clone())))),
-            )
+        let last_end = Query::select()
+            .expr(Expr::col((g.clone(), F::PeriodEnd)).max())
+            .from_as(Figures, g.clone())
+            .cond_where(of_key(&g).add(Expr::col((g.clone(), F::Value)).is_not_null()))
             .to_owned();
         let query = Query::select()
-            .columns([F::Indicator, F::OrgUnit, F::Period, F::PeriodEnd, F::Value, F::Version])
-            .from_subquery(ranked, Alias::new("ranked"))
-            .and_where(Expr::col(rank.clone()).eq(1))
+            .columns([F::Indicator, F::OrgUnit, F::Period, F::PeriodEnd, F::Value, F::Version].map(|c| (f.clone(), c)))
+            .from_values(chunk.iter().cloned(), k.clone())
+            .join_as(JoinType::InnerJoin, Figures, f.clone(), of_key(&f))
+            .and_where(Expr::col((f.clone(), F::Value)).is_not_null())
+            .and_where(Expr::col((f.clone(), F::PeriodEnd)).in_subquery(last_end))
             .to_owned();
-        let rows = alert_figure::Model::find_by_statement(db.get_database_backend().build(&query)).all(db).await?;
-        out.extend(rows.into_iter().map(|m| ((m.indicator.clone(), m.org_unit.clone()), m)));
+        for m in alert_figure::Model::find_by_statement(db.get_database_backend().build(&query)).all(db).await? {
+            // Periods of one key ending on the same day (a month and its quarter): the
+            // greatest period wins, as it always has.
+            let key = (m.indicator.clone(), m.org_unit.clone());
+            if out.get(&key).is_none_or(|o| o.period < m.period) {
+                out.insert(key, m);
+            }
+        }
     }
     Ok(out)
 }
