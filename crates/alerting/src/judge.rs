@@ -99,7 +99,7 @@ pub async fn judge_batch<C: ConnectionTrait>(
     Ok((outcomes, writes.alerts))
 }
 
-/// The stored version of each of these figures that is stored.
+/// The stored versions of those of these figures that are stored.
 async fn stored_versions<'a, C: ConnectionTrait>(
     db: &C,
     keys: impl Iterator<Item = &'a FigureKey>,
