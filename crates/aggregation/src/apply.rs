@@ -168,7 +168,7 @@ impl UnitOfWork {
             let found = figure::Entity::find()
                 .filter(any_key(
                     [F::Indicator, F::OrgUnit, F::Period],
-                    chunk.iter().map(|(i, u, p)| [i, u, p].map(|s| s.clone())),
+                    chunk.iter().map(|(i, u, p)| [i.as_str(), u.as_str(), p.as_str()]),
                 ))
                 .all(db)
                 .await?;

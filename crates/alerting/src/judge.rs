@@ -113,7 +113,7 @@ async fn stored_versions<'a, C: ConnectionTrait>(
             .columns([F::Indicator, F::OrgUnit, F::Period, F::Version])
             .filter(any_key(
                 [F::Indicator, F::OrgUnit, F::Period],
-                chunk.iter().map(|(i, u, p)| [i, u, p].map(|s| s.clone())),
+                chunk.iter().map(|(i, u, p)| [i.as_str(), u.as_str(), p.as_str()]),
             ))
             .into_tuple()
             .all(db)
@@ -237,7 +237,7 @@ async fn states<C: ConnectionTrait>(db: &C, keys: &[UnitKey]) -> Result<HashMap<
     let mut out = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         let rows = alert_state::Entity::find()
-            .filter(any_key([S::Indicator, S::OrgUnit], chunk.iter().map(|(i, u)| [i, u].map(|s| s.clone()))))
+            .filter(any_key([S::Indicator, S::OrgUnit], chunk.iter().map(|(i, u)| [i.as_str(), u.as_str()])))
             .all(db)
             .await?;
         out.extend(rows.into_iter().map(|m| ((m.indicator.clone(), m.org_unit.clone()), m)));
