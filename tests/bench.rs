@@ -5,7 +5,7 @@
 //! scripts/test does, builds it).
 
 use serde_json::Value;
-use tiendo::bench::Options;
+use tiendo_bench::Options;
 use tiendo_settings::Settings;
 
 /// Every figure a full run reports; the ratios are derived from the others' medians.
@@ -36,7 +36,7 @@ async fn a_smoke_run_measures_every_figure_and_writes_them_as_json() {
     options.tiendo_binary = tiendo_tests::fleet::binary("tiendo");
 
     let mut out = Vec::new();
-    let result = tiendo::bench::main(Settings::defaults(), &options, &mut out).await;
+    let result = tiendo_bench::main(Settings::defaults(), &options, &mut out).await;
     let out = String::from_utf8_lossy(&out);
     if let Err(e) = result {
         panic!("the benchmark failed: {e:#}\n{out}");

@@ -8,7 +8,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use tiendo_proto::v1::{ValidBatch, ValidObservation};
 use tiendo_proto::Message as _;
-use tiendo_tests::servers::{NatsServer, Proxy};
+use tiendo_testkit::{NatsServer, Proxy};
 use tiendo_tests::story::{check, check_db, story};
 use tiendo_tests::{counts, db_matrix, http_get, percent, Db, TestApp};
 use tokio_util::sync::CancellationToken;
@@ -22,9 +22,9 @@ async fn publish_all(app: &mut TestApp, messages: &[serde_json::Value]) {
 }
 
 async fn the_nats_server_killed_and_restarted_mid_stream_loses_nothing(db: Db) {
-    let mut server = NatsServer::start().await;
+    let mut server = NatsServer::start().await.unwrap();
     let url = server.url();
-    let mut app = TestApp::namespace_with(db, |s| s.nats.url = url).await;
+    let mut app = TestApp::namespace_with(db, |s| s.nats.url = url.into()).await;
     app.restart().await;
     let story = story(4_000, 100);
     let half = story.messages.len() / 2;
@@ -32,7 +32,7 @@ async fn the_nats_server_killed_and_restarted_mid_stream_loses_nothing(db: Db) {
     while app.observations().await == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    server.restart().await;
+    server.restart().await.unwrap();
     publish_all(&mut app, &story.messages[half..]).await;
     app.wait_idle().await;
     check(&app, &story).await;
@@ -40,12 +40,13 @@ async fn the_nats_server_killed_and_restarted_mid_stream_loses_nothing(db: Db) {
 }
 
 async fn the_database_cut_mid_stream_holds_messages_reports_not_ready_and_catches_up(db: Db) {
-    let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await.unwrap();
     let addr = proxy.addr;
-    let mut app =
-        TestApp::namespace_with(db, |s| s.database.url = s.database.url.replace("127.0.0.1:5432", &addr.to_string()))
-            .await;
-    assert!(app.settings.database.url.contains(&addr.to_string()), "the services go through the proxy");
+    let mut app = TestApp::namespace_with(db, |s| {
+        s.database.url = s.database.url.expose().replace("127.0.0.1:5432", &addr.to_string()).into()
+    })
+    .await;
+    assert!(app.settings.database.url.expose().contains(&addr.to_string()), "the services go through the proxy");
     app.restart().await;
     let story = story(3_000, 100);
     let third = story.messages.len() / 3;
@@ -64,7 +65,7 @@ async fn the_database_cut_mid_stream_holds_messages_reports_not_ready_and_catche
     assert_eq!(app.metric("tiendo_database_up", &[]).await, Some(0.0));
     // Nothing was acknowledged without being stored, and nothing was given up.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(tiendo::idle::backlog(&app.bus).await.unwrap() > 0, "messages wait for the database");
+    assert!(tiendo_testkit::idle::backlog(&app.bus).await.unwrap() > 0, "messages wait for the database");
     assert_eq!(app.metric("tiendo_dead_letters_total", &[("service", "aggregation")]).await, Some(0.0));
 
     proxy.restore();
@@ -157,6 +158,7 @@ async fn shuffled_delivery_gives_exactly_the_figures_of_publication_order(db: Db
                 numerator: Some(n),
                 denominator: Some(d),
                 source_seq: seq as u64 + 1,
+                received_at: "2026-11-27T00:00:00+00:00".into(),
                 ..Default::default()
             }
         })
@@ -196,7 +198,7 @@ async fn replay_rebuilds_exactly_the_same_figures_into_an_empty_database(db: Db)
     app.wait_idle().await;
     let target_dir = tempfile::tempdir().unwrap();
     let mut target_settings = app.settings.database.clone();
-    target_settings.url = format!("sqlite://{}?mode=rwc", target_dir.path().join("replay.db").display());
+    target_settings.url = format!("sqlite://{}?mode=rwc", target_dir.path().join("replay.db").display()).into();
     let target = tiendo_store::connect(&target_settings).await.unwrap();
     let catalog = tiendo_domain::Catalog::built_in();
     let report = tiendo::replay::replay(&app.bus, &target, &catalog, 256).await.unwrap();

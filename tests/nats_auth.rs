@@ -108,10 +108,10 @@ impl NatsServer {
     /// tiendo's settings for `user`, against this server.
     fn settings(&self, user: &str) -> Settings {
         let mut s = Settings::defaults();
-        s.nats.url = self.url.clone();
+        s.nats.url = self.url.as_str().into();
         s.nats.prefix = "tiendo".into();
         s.nats.user = Some(user.into());
-        s.nats.password = Some(password(user));
+        s.nats.password = Some(password(user).into());
         if user != "tiendo" {
             s.nats.inbox_prefix = Some(format!("_INBOX_{user}"));
         }
@@ -210,7 +210,7 @@ async fn the_service_user_runs_the_pipeline_and_a_department_gets_its_receipt_re
     let server = NatsServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut settings = server.settings("tiendo");
-    settings.database.url = format!("sqlite://{}?mode=rwc", dir.path().join("tiendo.db").display());
+    settings.database.url = format!("sqlite://{}?mode=rwc", dir.path().join("tiendo.db").display()).into();
     settings.http.listen = "127.0.0.1:0".parse().unwrap();
     // Streams, consumers and migrations: everything the services set up, as the service user.
     let up = tiendo::Up::build(settings).await.unwrap();

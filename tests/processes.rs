@@ -79,7 +79,9 @@ async fn soak_random_sigkills_while_departments_publish() {
         // Departments keep ahead of tiendo, but not without bound: the soak is about crashes,
         // not about an ever-growing backlog.
         if published % 10 == 0 {
-            while tiendo::idle::backlog(&app.bus).await.unwrap_or(0) > 20_000 && start.elapsed().as_secs() < seconds {
+            while tiendo_testkit::idle::backlog(&app.bus).await.unwrap_or(0) > 20_000
+                && start.elapsed().as_secs() < seconds
+            {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
@@ -90,7 +92,9 @@ async fn soak_random_sigkills_while_departments_publish() {
         }
     }
     let story = full.prefix(published);
-    tiendo::idle::wait_idle(&app.bus, std::time::Duration::from_secs(600)).await.expect("the pipeline catches up");
+    tiendo_testkit::idle::wait_idle(&app.bus, std::time::Duration::from_secs(600))
+        .await
+        .expect("the pipeline catches up");
     check_db(&app.db, &story).await;
     println!(
         "soak: {} observations in {published} messages over {:?}, {kills} services killed; every figure exact",

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use tiendo_tests::servers::NatsServer;
+use tiendo_testkit::NatsServer;
 use tiendo_tests::{counts, Db, TestApp};
 
 /// A certificate authority and a server certificate for 127.0.0.1, made with openssl.
@@ -73,11 +73,12 @@ async fn the_pipeline_runs_over_tls_with_a_self_signed_certificate() {
         "--tlskey".into(),
         path("server.key"),
     ])
-    .await;
+    .await
+    .unwrap();
 
     // Without the CA, the server's certificate is not trusted: the client never connects.
     let mut untrusted = tiendo_settings::Settings::defaults().nats;
-    untrusted.url = server.url();
+    untrusted.url = server.url().into();
     untrusted.tls_required = true;
     if let Ok(bus) = tiendo_bus::Bus::connect(&untrusted, "untrusted").await {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -87,7 +88,7 @@ async fn the_pipeline_runs_over_tls_with_a_self_signed_certificate() {
     let url = server.url();
     let ca = dir.path().join("ca.pem");
     let mut app = TestApp::namespace_with(Db::Sqlite, |s| {
-        s.nats.url = url;
+        s.nats.url = url.into();
         s.nats.tls_required = true;
         s.nats.tls_ca_file = Some(ca);
     })

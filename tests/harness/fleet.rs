@@ -6,11 +6,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use tiendo_bus::names::service;
 use tiendo_settings::Settings;
 use tokio::process::{Child, Command};
 
 /// The services, by binary suffix.
-pub const SERVICES: [&str; 4] = ["ingest", "validation", "aggregation", "alerting"];
+pub const SERVICES: [&str; 4] = [service::INGEST, service::VALIDATION, service::AGGREGATION, service::ALERTING];
 
 /// Running service processes, killed when dropped.
 pub struct Fleet {
@@ -32,7 +33,7 @@ pub fn binary(name: &str) -> PathBuf {
 }
 
 fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
+    SocketAddr::from(([127, 0, 0, 1], tiendo_testkit::free_port()))
 }
 
 impl Fleet {
@@ -51,17 +52,11 @@ impl Fleet {
     /// Starts one service process (replacing a dead one).
     pub fn spawn(&mut self, service: &'static str) {
         let addr = free_port();
-        let s = &self.settings;
         let child = Command::new(binary(&format!("tiendo-{service}")))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "warn")
-            .env("TIENDO__NATS__URL", &s.nats.url)
-            .env("TIENDO__NATS__PREFIX", &s.nats.prefix)
-            .env("TIENDO__DATABASE__URL", &s.database.url)
-            .env("TIENDO__HTTP__LISTEN", addr.to_string())
-            .env("TIENDO__PIPELINE__ACK_WAIT_SECS", s.pipeline.ack_wait_secs.to_string())
-            .env("TIENDO__PIPELINE__RETENTION_DAYS", s.pipeline.retention_days.to_string())
+            .envs(tiendo_testkit::child::env(&self.settings, addr))
             .kill_on_drop(true)
             .spawn()
             .expect("start a service binary");

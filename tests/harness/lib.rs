@@ -9,31 +9,33 @@
 //! Environment: `TIENDO_TEST_NATS_URL` (default `nats://127.0.0.1:4222`),
 //! `TIENDO_TEST_POSTGRES_URL` (an admin URL, default `postgres://postgres@127.0.0.1:5432/test`).
 //!
+//! The pieces tests share with the benchmark and the demo (servers, namespaces, collectors,
+//! waiting for the pipeline) are `tiendo-testkit`'s; this harness adds the test's view.
+//!
 //! # Layout
 //! - [`Db`]: which database a test runs on; [`db_matrix!`] runs a test on both.
 //! - [`TestApp`]: spawn, publish, wait, read, crash and restart.
 //! - [`Fleet`]: the four services as separate processes, to kill with SIGKILL.
-//! - [`servers`]: a private nats-server and a proxy to cut PostgreSQL, for fault tests.
 //! - [`story`]: a stream with revisions and reused ids, and the figures it must produce.
 
 pub mod fleet;
-pub mod servers;
 pub mod story;
 
 pub use fleet::Fleet;
+pub use tiendo_testkit::http::{get as http_get, sample};
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde_json::Value;
 use tiendo::Up;
+use tiendo_bus::names::header;
 use tiendo_bus::{Bus, StreamKind};
 use tiendo_proto::v1::{Aggregate, Alert, Rejection};
 use tiendo_settings::Settings;
 use tiendo_store::entity::{figure, observation};
-use tiendo_store::sea_orm::{self, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tiendo_store::sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use tiendo_testkit::namespace::unique;
+use tiendo_testkit::{Collector, Namespace};
 use tokio_util::sync::CancellationToken;
 
 /// The database a test runs on.
@@ -70,35 +72,8 @@ fn postgres_admin_url() -> String {
     std::env::var("TIENDO_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-fn unique(tag: &str) -> String {
-    format!("t{tag}{}_{:08x}", chrono::Utc::now().format("%H%M%S"), rand::random::<u32>())
-}
-
-/// Messages seen on a core subscription, collected in the background.
-pub struct Seen<T> {
-    items: Arc<Mutex<Vec<T>>>,
-}
-
-impl<T: Clone> Seen<T> {
-    pub fn all(&self) -> Vec<T> {
-        self.items.lock().unwrap().clone()
-    }
-}
-
-async fn collect<T: serde::de::DeserializeOwned + Send + 'static>(bus: &Bus, subject: String) -> Seen<T> {
-    let mut sub = bus.client.subscribe(subject).await.expect("subscribe");
-    bus.client.flush().await.expect("flush");
-    let items = Arc::new(Mutex::new(Vec::new()));
-    let sink = items.clone();
-    tokio::spawn(async move {
-        while let Some(m) = sub.next().await {
-            if let Ok(v) = serde_json::from_slice::<T>(&m.payload) {
-                sink.lock().unwrap().push(v);
-            }
-        }
-    });
-    Seen { items }
-}
+/// Messages seen on a subscription, collected in the background.
+pub type Seen<T> = Collector<T>;
 
 /// A running `tiendo up` with its own namespace.
 pub struct TestApp {
@@ -111,8 +86,7 @@ pub struct TestApp {
     pub alerts: Seen<Alert>,
     pub aggregates: Seen<Aggregate>,
     running: Option<(CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>)>,
-    pg_database: Option<String>,
-    _dir: tempfile::TempDir,
+    namespace: Option<Namespace>,
     published: u64,
 }
 
@@ -135,39 +109,27 @@ impl TestApp {
     /// As [`TestApp::namespace`], with settings adjusted by `configure` (another NATS server,
     /// another database host, pipeline limits) before anything connects.
     pub async fn namespace_with(db: Db, configure: impl FnOnce(&mut Settings)) -> TestApp {
-        let dir = tempfile::tempdir().expect("tempdir");
         let mut settings = Settings::defaults();
-        settings.nats.url = nats_url();
-        settings.nats.prefix = unique("");
+        settings.nats.url = nats_url().into();
         settings.http.listen = "127.0.0.1:0".parse().unwrap();
         settings.pipeline.ack_wait_secs = 2;
         settings.pipeline.retention_days = 1;
-        let mut pg_database = None;
-        settings.database.url = match db {
-            Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
-            Db::Postgres => {
-                let name = unique("db");
-                let admin = sea_orm::Database::connect(postgres_admin_url()).await.expect("PostgreSQL is reachable");
-                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
-                admin.close().await.ok();
-                let base = postgres_admin_url();
-                let url = format!("{}/{name}", &base[..base.rfind('/').expect("admin URL names a database")]);
-                pg_database = Some(name);
-                url
-            }
+        let admin = match db {
+            Db::Sqlite => None,
+            Db::Postgres => Some(postgres_admin_url()),
         };
-        // The test reads the database directly, even when `configure` routes the services
-        // through a proxy.
-        let direct = settings.database.clone();
-        configure(&mut settings);
+        let mut namespace =
+            Namespace::create(settings, &unique("t"), admin.as_deref()).await.expect("a fresh namespace");
+        configure(&mut namespace.settings);
+        let settings = namespace.settings.clone();
         let bus = Bus::connect(&settings.nats, "tiendo-test").await.expect("NATS is reachable");
-        let prefix = settings.nats.prefix.clone();
-        let rejections = collect(&bus, format!("{prefix}.rejected.>")).await;
-        let alerts = collect(&bus, format!("{prefix}.alerts.>")).await;
-        let aggregates = collect(&bus, format!("{prefix}.aggregates.>")).await;
-        // Migrated here so the test can read tables before any service has started.
-        let db = tiendo_store::connect(&direct).await.expect("database");
-        tiendo_store::migrate(&db).await.expect("migrations");
+        let names = &bus.names;
+        let rejections = Collector::json(&bus, names.stream_subjects(StreamKind::Rejected)).await.expect("subscribe");
+        let alerts = Collector::json(&bus, names.stream_subjects(StreamKind::Alerts)).await.expect("subscribe");
+        let aggregates = Collector::json(&bus, names.stream_subjects(StreamKind::Aggregates)).await.expect("subscribe");
+        // Migrated here so the test can read tables before any service has started; straight
+        // to the database, even when `configure` routes the services through a proxy.
+        let db = namespace.database().await.expect("database");
         TestApp {
             settings,
             bus,
@@ -177,8 +139,7 @@ impl TestApp {
             alerts,
             aggregates,
             running: None,
-            pg_database,
-            _dir: dir,
+            namespace: Some(namespace),
             published: 0,
         }
     }
@@ -221,9 +182,9 @@ impl TestApp {
     /// Publishes raw bytes, with an optional `Content-Type`.
     pub async fn publish_bytes(&self, department: &str, payload: Vec<u8>, content_type: Option<&str>, msg_id: &str) {
         let mut headers = tiendo_bus::async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", msg_id);
+        headers.insert(header::MSG_ID, msg_id);
         if let Some(ct) = content_type {
-            headers.insert("Content-Type", ct);
+            headers.insert(header::CONTENT_TYPE, ct);
         }
         // Retried a few times: a server that has just restarted answers "no responders" until
         // JetStream has recovered its streams. The message id makes a retry harmless.
@@ -248,7 +209,7 @@ impl TestApp {
 
     /// Waits until every stage has nothing pending (and the outboxes are relayed).
     pub async fn wait_idle(&self) {
-        tiendo::idle::wait_idle(&self.bus, Duration::from_secs(60)).await.expect("the pipeline goes idle");
+        tiendo_testkit::idle::wait_idle(&self.bus, Duration::from_secs(60)).await.expect("the pipeline goes idle");
     }
 
     /// Waits until `check` holds, or panics after `timeout` with `what`.
@@ -290,41 +251,11 @@ impl TestApp {
             shutdown.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(10), handle).await;
         }
-        for kind in StreamKind::ALL {
-            let _ = self.bus.js.delete_stream(self.bus.names.stream(kind)).await;
-        }
         self.db.clone().close().await.ok();
-        if let Some(name) = self.pg_database.take() {
-            if let Ok(admin) = sea_orm::Database::connect(postgres_admin_url()).await {
-                let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                admin.close().await.ok();
-            }
+        if let Some(namespace) = self.namespace.take() {
+            namespace.close(&self.bus).await;
         }
     }
-}
-
-/// `GET path` at `addr`: (status, body); status 0 when nothing answers.
-pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else { return (0, String::new()) };
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).await.is_err() {
-        return (0, String::new());
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response).await;
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
-}
-
-/// Finds one sample in Prometheus text output: the line for `name` carrying every label.
-pub fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.starts_with(name) && matches!(l.as_bytes().get(name.len()), Some(b'{') | Some(b' ')))
-        .find(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// One observation as a department writes it, with counts.

@@ -1,80 +1,102 @@
 //! The aggregation service: keeps every unit's figure and its ancestors' roll-ups.
 //!
-//! Reads `<prefix>.valid.>` (`ValidBatch` messages); for each observation, in one database
-//! transaction with the rest of the batch in hand: ignores an event id its department used
-//! before, stores the figure as the unit's direct observation for its period (a revision replaces, never adds), and moves the
-//! running sums of each ancestor by the difference, so an observation touches only its own
-//! unit and its ancestors. Each changed figure is written to the outbox in the same
-//! transaction and published after the commit to `<prefix>.aggregates.<indicator>.<org_unit>`.
+//! Reads `<prefix>.valid.>` (`ValidBatch` messages), each observation parsed once into a
+//! checked [`Observation`]; for each, in one database transaction with the rest of the batch
+//! in hand: ignores an event id its department used before, stores the figure as the unit's
+//! direct observation for its period (a revision replaces, never adds), and moves the running
+//! sums of each ancestor by the difference, so an observation touches only its own unit and
+//! its ancestors. Each changed figure is written to the outbox in the same transaction and
+//! published after the commit to `<prefix>.aggregates.<indicator>.<org_unit>`.
 //!
 //! # Layout
-//! - [`apply`]: one observation applied inside a transaction.
+//! - [`apply`]: one observation applied, and the roll-up above it.
 //! - [`Aggregator`]: decoding and applying a batch; the consumer, transactions and outbox
-//!   relay around it are `tiendo_runtime::stateful`.
+//!   around it are `tiendo_stateful`, the tables `tiendo_store::aggregation`.
 
 pub mod apply;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
-use tiendo_bus::consume::{self, Delivery};
-use tiendo_bus::{ContentType, Outgoing, StreamKind};
-use tiendo_domain::Catalog;
-use tiendo_proto::v1::{Aggregate, ValidBatch, ValidObservation};
+use chrono::{DateTime, Utc};
+use tiendo_bus::consume::Delivery;
+use tiendo_bus::names::{msg_id, service};
+use tiendo_bus::{Names, StreamKind};
+use tiendo_domain::figure::UnitFigure;
+use tiendo_domain::{Catalog, FigureKey, Observation};
+use tiendo_proto::convert::aggregate;
+use tiendo_proto::v1::ValidBatch;
 use tiendo_proto::Message as _;
-use tiendo_runtime::stateful::{Counted, Stateful, StatefulService};
-use tiendo_runtime::Deps;
-use tiendo_store::sea_orm;
+use tiendo_runtime::{encode, Deps, Failure};
+use tiendo_stateful::{Applied, ApplyError, Counted, Database, Stateful, StatefulService};
+use tiendo_store::aggregation::Work;
+use tiendo_store::sea_orm::{ConnectionTrait, DatabaseTransaction};
+use tiendo_store::StoreError;
 
 pub use crate::apply::Outcome;
 
 /// Service name: consumer name and `service` metric label.
-pub const NAME: &str = "aggregation";
+pub const NAME: &str = service::AGGREGATION;
 
 /// The built aggregation service.
 pub type Aggregation = StatefulService<Aggregator>;
 
-/// Opens and migrates the database, creates the streams and the durable consumer.
-pub async fn build(deps: Deps) -> anyhow::Result<Aggregation> {
-    StatefulService::build(deps, Aggregator).await
+/// Creates the streams and the durable consumer on `db`.
+pub async fn build(deps: Deps, db: &Database) -> anyhow::Result<Aggregation> {
+    let aggregator = Aggregator { names: deps.bus.names.clone(), catalog: deps.catalog.clone() };
+    StatefulService::build(deps, db, aggregator).await
 }
 
 /// What aggregation does with each batch of `ValidBatch` messages.
-pub struct Aggregator;
+pub struct Aggregator {
+    names: Names,
+    catalog: Arc<Catalog>,
+}
+
+/// The observations of a `ValidBatch` message, each checked: a message validation could not
+/// have sent is poison.
+pub fn decode(payload: &[u8]) -> Result<Vec<Observation>, Failure> {
+    let batch = ValidBatch::decode(payload).map_err(|e| Failure::poison(anyhow::anyhow!("not a ValidBatch: {e}")))?;
+    batch
+        .observations
+        .iter()
+        .map(|o| {
+            Observation::try_from(o).map_err(|e| {
+                Failure::poison(anyhow::anyhow!("observation `{}` is not a valid observation: {e}", o.event_id))
+            })
+        })
+        .collect()
+}
 
 impl Stateful for Aggregator {
     const NAME: &'static str = NAME;
     const STREAM: StreamKind = StreamKind::Valid;
-    type Item = ValidObservation;
+    type Item = Observation;
     type Outcome = Outcome;
 
-    fn decode(&self, delivery: &Delivery) -> Result<Vec<ValidObservation>, String> {
-        ValidBatch::decode(delivery.payload().as_ref())
-            .map(|b| b.observations)
-            .map_err(|e| format!("not a ValidBatch: {e}"))
+    fn decode(&self, delivery: &Delivery) -> Result<Vec<Observation>, Failure> {
+        decode(delivery.payload())
     }
 
     async fn apply(
         &self,
         tx: &DatabaseTransaction,
-        deps: &Deps,
-        items: &[&ValidObservation],
-        now: &str,
-    ) -> Result<(Vec<Outcome>, Vec<Outgoing>), DbErr> {
-        let (outcomes, figures) = apply_observations(tx, &deps.catalog, items, now).await?;
-        let names = &deps.bus.names;
+        items: &[&Observation],
+        now: DateTime<Utc>,
+    ) -> Result<Applied<Outcome>, ApplyError> {
+        let (outcomes, figures) = apply_observations(tx, &self.catalog, items, now).await?;
         let messages = figures
-            .into_iter()
-            .map(|a| {
-                consume::outgoing(
-                    names.aggregates(&a.indicator, &a.org_unit),
-                    format!("a:{}:{}:{}:{}", a.indicator, a.org_unit, a.period, a.version),
-                    serde_json::to_vec(&a).unwrap_or_default(),
-                    ContentType::Json,
+            .iter()
+            .map(|f| {
+                let (indicator, unit, period) = (f.key.indicator.as_str(), f.key.org_unit.as_str(), f.key.period);
+                encode::json(
+                    self.names.aggregates(indicator, unit),
+                    msg_id::aggregate(indicator, unit, &period.to_string(), f.version),
+                    &aggregate(f, children(&self.catalog, f)),
                 )
             })
-            .collect();
-        Ok((outcomes, messages))
+            .collect::<Result<_, _>>()?;
+        Ok(Applied { outcomes, messages })
     }
 
     fn counted(outcome: &Outcome) -> Counted {
@@ -85,31 +107,34 @@ impl Stateful for Aggregator {
     }
 }
 
+/// How many children the figure's unit has in the tree.
+fn children(catalog: &Catalog, f: &UnitFigure) -> u32 {
+    catalog.unit(&f.key.org_unit).map_or(0, |u| u.children.len() as u32)
+}
+
 /// Applies `items` in order inside the caller's transaction; returns each one's outcome and
 /// the changed figures (the latest version of each key only). Used by the service and by
 /// `tiendo replay`.
 pub async fn apply_observations<C: ConnectionTrait>(
     db: &C,
     catalog: &Catalog,
-    items: &[&ValidObservation],
-    now: &str,
-) -> Result<(Vec<Outcome>, Vec<Aggregate>), DbErr> {
+    items: &[&Observation],
+    now: DateTime<Utc>,
+) -> Result<(Vec<Outcome>, Vec<UnitFigure>), StoreError> {
     let mut changes = Changes::default();
     let mut outcomes = Vec::with_capacity(items.len());
-    let mut work = apply::UnitOfWork::default();
-    let keys: Vec<(String, String)> = items.iter().map(|o| (o.department.clone(), o.event_id.clone())).collect();
-    work.prefetch(db, &keys).await?;
-    let mut figures = std::collections::HashSet::new();
+    let mut work = Work::default();
+    work.prefetch_events(db, items.iter().copied()).await?;
+    let mut figures = HashSet::new();
     for o in items {
-        if let Ok(unit) = tiendo_domain::OrgUnitCode::parse(&o.org_unit) {
-            for u in std::iter::once(unit.clone()).chain(catalog.ancestors(&unit)) {
-                figures.insert((o.indicator.clone(), u.to_string(), o.period.clone()));
-            }
+        figures.insert(o.key().clone());
+        for parent in catalog.ancestors(o.org_unit()) {
+            figures.insert(o.key().for_unit(parent));
         }
     }
     work.prefetch_figures(db, figures).await?;
     for obs in items {
-        outcomes.push(apply::apply(db, &mut work, catalog, obs, now, &mut |a| changes.push(a)).await?);
+        outcomes.push(apply::apply(db, &mut work, catalog, obs, now, &mut |f| changes.push(f)).await?);
     }
     work.flush(db).await?;
     Ok((outcomes, changes.figures))
@@ -118,18 +143,17 @@ pub async fn apply_observations<C: ConnectionTrait>(
 /// Changed figures of one transaction, the latest version of each key only.
 #[derive(Default)]
 struct Changes {
-    index: HashMap<(String, String, String), usize>,
-    figures: Vec<Aggregate>,
+    index: HashMap<FigureKey, usize>,
+    figures: Vec<UnitFigure>,
 }
 
 impl Changes {
-    fn push(&mut self, a: Aggregate) {
-        let key = (a.indicator.clone(), a.org_unit.clone(), a.period.clone());
-        match self.index.get(&key) {
-            Some(&i) => self.figures[i] = a,
+    fn push(&mut self, f: &UnitFigure) {
+        match self.index.get(&f.key) {
+            Some(&i) => self.figures[i] = f.clone(),
             None => {
-                self.index.insert(key, self.figures.len());
-                self.figures.push(a);
+                self.index.insert(f.key.clone(), self.figures.len());
+                self.figures.push(f.clone());
             }
         }
     }

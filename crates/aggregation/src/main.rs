@@ -2,5 +2,9 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tiendo_runtime::standalone("aggregation", tiendo_aggregation::build).await
+    tiendo_runtime::standalone(tiendo_aggregation::NAME, |deps| async move {
+        let db = tiendo_stateful::Database::open(&deps).await?;
+        tiendo_aggregation::build(deps, &db).await
+    })
+    .await
 }

@@ -4,11 +4,10 @@
 
 use chrono::NaiveTime;
 use prometheus::{GaugeVec, Opts, Registry};
-use sea_orm::{DatabaseConnection, EntityTrait};
 use tiendo_domain::trajectory::Status;
 use tiendo_domain::Catalog;
-use tiendo_store::entity::alert_state;
-use tiendo_store::sea_orm;
+use tiendo_store::sea_orm::DatabaseConnection;
+use tiendo_store::StoreError;
 use tiendo_telemetry::prometheus;
 
 /// Gauges per (indicator, org_unit), and per indicator from the catalog.
@@ -98,15 +97,15 @@ impl IndicatorGauges {
         })
     }
 
-    /// Sets every gauge from the catalog and the stored states.
-    pub async fn refresh(&self, db: &DatabaseConnection, catalog: &Catalog) -> Result<(), sea_orm::DbErr> {
-        let states = alert_state::Entity::find().all(db).await?;
+    /// Sets every gauge from the catalog and the stored standings.
+    pub async fn refresh(&self, db: &DatabaseConnection, catalog: &Catalog) -> Result<(), StoreError> {
+        let standings = tiendo_store::alerting::all_standings(db).await?;
         for g in [&self.value, &self.expected, &self.gap, &self.behind, &self.period_end] {
             g.reset();
         }
         for i in catalog.indicators() {
             let id = i.id.as_str();
-            self.target.with_label_values(&[id]).set(i.target / 100.0);
+            self.target.with_label_values(&[id]).set(i.target.ratio());
             self.tolerance.with_label_values(&[id]).set(i.tolerance / 100.0);
             self.target_date.with_label_values(&[id]).set(timestamp(i.target_date));
             self.reporting_interval.with_label_values(&[id]).set(f64::from(i.reported.days()) * 86_400.0);
@@ -114,16 +113,14 @@ impl IndicatorGauges {
                 self.info.with_label_values(&[id, owner.as_str(), &i.pillar]).set(1.0);
             }
         }
-        for s in states {
-            let labels = [s.indicator.as_str(), s.org_unit.as_str()];
-            self.value.with_label_values(&labels).set(s.value / 100.0);
-            self.expected.with_label_values(&labels).set(s.expected / 100.0);
-            self.gap.with_label_values(&labels).set(s.gap / 100.0);
-            let behind = Status::parse(&s.status) == Some(Status::Behind);
+        for (key, s) in standings {
+            let labels = [key.indicator.as_str(), key.org_unit.as_str()];
+            self.value.with_label_values(&labels).set(s.judgement.value.ratio());
+            self.expected.with_label_values(&labels).set(s.judgement.expected / 100.0);
+            self.gap.with_label_values(&labels).set(s.judgement.gap / 100.0);
+            let behind = s.judgement.status == Status::Behind;
             self.behind.with_label_values(&labels).set(if behind { 1.0 } else { 0.0 });
-            if let Ok(d) = s.period_end.parse() {
-                self.period_end.with_label_values(&labels).set(timestamp(d));
-            }
+            self.period_end.with_label_values(&labels).set(timestamp(s.period.end()));
         }
         Ok(())
     }

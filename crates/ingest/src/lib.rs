@@ -10,135 +10,81 @@
 //!
 //! # Layout
 //! - [`decode`]: bytes → observations or refusals (pure, unit-tested).
-//! - [`Ingest`]: the service: consumer, handler, publishing.
+//! - [`Ingester`]: reading one department message; the consumer, batching and publishing
+//!   around it are `tiendo_runtime::stateless`.
 
 pub mod decode;
 
-use std::time::Instant;
-
-use tiendo_bus::consume::{self, Decision, Delivery, Handler};
-use tiendo_bus::{ContentType, Outgoing, StreamKind};
+use chrono::{DateTime, Utc};
+use tiendo_bus::consume::Delivery;
+use tiendo_bus::names::{msg_id, service};
+use tiendo_bus::{Names, Outgoing, StreamKind};
+use tiendo_domain::Catalog;
+use tiendo_proto::convert::rejection;
 use tiendo_proto::v1::{ReceivedBatch, ReceivedObservation};
-use tiendo_proto::Message as _;
-use tiendo_runtime::{Deps, Service};
-use tokio_util::sync::CancellationToken;
+use tiendo_runtime::stateless::{Output, Stateless, StatelessService};
+use tiendo_runtime::{encode, Deps, Failure};
 
 use crate::decode::Item;
 
 /// Service name: consumer name and `service` metric label.
-pub const NAME: &str = "ingest";
+pub const NAME: &str = service::INGEST;
 
 /// The built ingest service.
-pub struct Ingest {
-    deps: Deps,
-    consumer: tiendo_bus::async_nats::jetstream::consumer::PullConsumer,
+pub type Ingest = StatelessService<Ingester>;
+
+/// Creates the streams and the durable consumer; marks the service ready.
+pub async fn build(deps: Deps) -> anyhow::Result<Ingest> {
+    let ingester = Ingester { names: deps.bus.names.clone(), catalog: deps.catalog.clone() };
+    StatelessService::build(deps, ingester).await
 }
 
-impl Ingest {
-    /// Creates the streams and the durable consumer; marks the service ready.
-    pub async fn build(deps: Deps) -> anyhow::Result<Self> {
-        deps.bus.ensure_streams(&deps.settings.pipeline).await?;
-        let consumer = deps.bus.ensure_consumer(StreamKind::Ingest, NAME, &deps.settings.pipeline).await?;
-        deps.watch_consumer(NAME, consumer.clone());
-        deps.telemetry.pipeline().touch(NAME);
-        deps.telemetry.readiness().set(NAME, true);
-        Ok(Self { deps, consumer })
-    }
+/// What ingest does with each department message.
+pub struct Ingester {
+    names: Names,
+    catalog: std::sync::Arc<Catalog>,
 }
 
-impl Service for Ingest {
-    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let p = &self.deps.settings.pipeline;
-        let handler = IngestHandler { deps: self.deps.clone() };
-        consume::run(&self.deps.bus, self.consumer, NAME, p.batch_size, p.max_deliver, &handler, shutdown).await
-    }
-}
+impl Stateless for Ingester {
+    const NAME: &'static str = NAME;
+    const STREAM: StreamKind = StreamKind::Ingest;
+    type Forward = ReceivedObservation;
 
-struct IngestHandler {
-    deps: Deps,
-}
-
-impl IngestHandler {
-    /// Every message one department message turns into.
-    /// Decodes one department message: its observations go to `received` (by department),
-    /// its refusals straight to `out`.
-    fn outputs(
-        &self,
-        d: &Delivery,
-        received: &mut Vec<(String, ReceivedObservation)>,
-        out: &mut Vec<Outgoing>,
-    ) -> Result<(), String> {
-        let names = &self.deps.bus.names;
-        let metrics = self.deps.telemetry.pipeline();
-        let department = names
-            .department_of_ingest(d.subject())
-            .ok_or_else(|| format!("subject {} is not {}", d.subject(), names.ingest("<department>")))?;
-        let label = if self.deps.catalog.department(department).is_some() { department } else { "unknown" };
-        let now = (self.deps.clock)().to_rfc3339();
-        let items = decode::decode(d.payload(), ContentType::from_header(d.header("Content-Type")));
-        for (index, item) in items.into_iter().enumerate() {
-            metrics.received.with_label_values(&[NAME]).inc();
+    /// Decodes one department message: its observations go on to validation (grouped by
+    /// department), its refusals straight back to the department.
+    fn read(&self, d: &Delivery, now: DateTime<Utc>, out: &mut Output<ReceivedObservation>) -> Result<(), Failure> {
+        let department = self.names.department_of_ingest(d.subject()).ok_or_else(|| {
+            Failure::poison(anyhow::anyhow!("subject {} is not {}", d.subject(), self.names.ingest("<department>")))
+        })?;
+        let label = if self.catalog.find_department(department).is_some() { department } else { "unknown" };
+        let received_at = tiendo_proto::convert::timestamp(now);
+        for (index, item) in decode::decode(d.payload(), d.content_type()).into_iter().enumerate() {
             match item {
-                Item::Observation(observation) => {
-                    metrics.accepted.with_label_values(&[NAME]).inc();
-                    received.push((
-                        department.to_owned(),
-                        ReceivedObservation {
-                            observation: Some(observation),
-                            department: department.to_owned(),
-                            received_at: now.clone(),
-                            source_seq: d.stream_seq,
-                            source_index: index as u32,
-                        },
-                    ));
-                }
+                Item::Observation(observation) => out.forward(
+                    department.to_owned(),
+                    ReceivedObservation {
+                        observation: Some(observation),
+                        department: department.to_owned(),
+                        received_at: received_at.clone(),
+                        source_seq: d.stream_seq,
+                        source_index: index as u32,
+                    },
+                ),
                 Item::Refused { event_id, refusal } => {
-                    metrics.rejected.with_label_values(&[NAME, label, refusal.reason.as_str()]).inc();
-                    let wire = refusal.to_wire(&event_id, department, &now);
-                    out.push(consume::outgoing(
-                        names.rejected(department),
-                        format!("rj:i:{}:{index}", d.stream_seq),
-                        serde_json::to_vec(&wire).unwrap_or_default(),
-                        ContentType::Json,
-                    ));
+                    let message = encode::json(
+                        self.names.rejected(department),
+                        msg_id::ingest_rejection(d.stream_seq, index),
+                        &rejection(&refusal, &event_id, department, now),
+                    )?;
+                    out.reject(label, refusal.reason, message);
                 }
             }
         }
         Ok(())
     }
-}
 
-impl Handler for IngestHandler {
-    async fn handle(&self, batch: &[Delivery]) -> Vec<Decision> {
-        let started = Instant::now();
-        let metrics = self.deps.telemetry.pipeline();
-        metrics.messages.with_label_values(&[NAME]).inc_by(batch.len() as u64);
-        let (mut received, mut out) = (Vec::new(), Vec::new());
-        let mut decisions: Vec<Decision> = batch
-            .iter()
-            .map(|d| match self.outputs(d, &mut received, &mut out) {
-                Ok(()) => Decision::Ack,
-                Err(reason) => Decision::DeadLetter(reason),
-            })
-            .collect();
-        // The whole batch's observations travel on in a few messages, one department each.
-        for (department, observations) in tiendo_bus::group_into_messages(received) {
-            let id =
-                tiendo_bus::batch_id("r", &department, observations.iter().map(|o| (o.source_seq, o.source_index)));
-            let message = ReceivedBatch { observations };
-            out.push(consume::outgoing(
-                self.deps.bus.names.received(&department),
-                id,
-                message.encode_to_vec(),
-                ContentType::Protobuf,
-            ));
-        }
-        consume::publish_or_retry(&self.deps.bus, NAME, out, &mut decisions).await;
-        metrics.batch_seconds.with_label_values(&[NAME]).observe(started.elapsed().as_secs_f64());
-        decisions
-    }
-
-    fn dead_lettered(&self, _d: &Delivery, _reason: &str) {
-        self.deps.telemetry.pipeline().dead_letters.with_label_values(&[NAME]).inc();
+    fn forward(&self, department: &str, observations: Vec<ReceivedObservation>) -> Outgoing {
+        let id = msg_id::batch("r", department, observations.iter().map(|o| (o.source_seq, o.source_index)));
+        encode::protobuf(self.names.received(department), id, &ReceivedBatch { observations })
     }
 }

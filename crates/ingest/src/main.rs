@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tiendo_runtime::standalone("ingest", tiendo_ingest::Ingest::build).await
+    tiendo_runtime::standalone(tiendo_ingest::NAME, tiendo_ingest::build).await
 }

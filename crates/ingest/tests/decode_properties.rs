@@ -3,15 +3,15 @@
 //! and 10,000-element arrays. Nothing panics, every item comes out as an observation or a
 //! refusal, and whatever is not decodable is refused `malformed`.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
 use tiendo_bus::ContentType;
-use tiendo_domain::validate::validate;
-use tiendo_domain::{Catalog, RejectReason};
+use tiendo_domain::validate::{validate, Receipt};
+use tiendo_domain::{Catalog, Position, RejectReason};
 use tiendo_ingest::decode::{decode, Item};
-use tiendo_proto::v1::ReceivedObservation;
+use tiendo_proto::convert::submission;
 
 const CASES: u32 = 3_000;
 
@@ -40,9 +40,8 @@ fn through_pipeline(payload: &[u8], ct: ContentType) -> Vec<Result<(), RejectRea
         .into_iter()
         .map(|item| match item {
             Item::Observation(o) => {
-                let received =
-                    ReceivedObservation { observation: Some(o), department: "dic".into(), ..Default::default() };
-                validate(&received, &catalog, today).map(|_| ()).map_err(|r| r.reason)
+                let receipt = Receipt { department: "dic", received_at: Utc::now(), position: Position::default() };
+                validate(&submission(&o), &receipt, &catalog, today).map(|_| ()).map_err(|r| r.reason)
             }
             Item::Refused { refusal, .. } => Err(refusal.reason),
         })

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer, stream};
-use tiendo_settings::{NatsSettings, PipelineSettings};
+use tiendo_settings::{ExposeSecret as _, NatsSettings, PipelineSettings};
 
 use crate::names::{Names, StreamKind};
 
@@ -28,7 +28,7 @@ impl Bus {
             .retry_on_initial_connect()
             .max_reconnects(None);
         if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
-            options = options.user_and_password(user.clone(), password.clone());
+            options = options.user_and_password(user.clone(), password.expose_secret().to_owned());
         }
         if let Some(prefix) = &settings.inbox_prefix {
             options = options.custom_inbox_prefix(prefix);
@@ -48,12 +48,10 @@ impl Bus {
                 .await
                 .with_context(|| format!("reading NATS credentials file {}", path.display()))?;
         }
-        let client = tokio::time::timeout(Duration::from_secs(10), options.connect(settings.url.as_str()))
+        let client = tokio::time::timeout(Duration::from_secs(10), options.connect(settings.url.expose()))
             .await
-            .map_err(|_| {
-                anyhow::anyhow!("no NATS server answered at {} within 10 s", tiendo_settings::redact_url(&settings.url))
-            })?
-            .with_context(|| format!("connecting to NATS at {}", tiendo_settings::redact_url(&settings.url)))?;
+            .map_err(|_| anyhow::anyhow!("no NATS server answered at {} within 10 s", settings.url))?
+            .with_context(|| format!("connecting to NATS at {}", settings.url))?;
         let js = jetstream::new(client.clone());
         Ok(Self { client, js, names: Names::new(settings.prefix.clone()) })
     }

@@ -13,12 +13,8 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::connect::Bus;
-use crate::publish::{ContentType, Outgoing};
-
-/// Header on a dead letter: why the service gave up.
-pub const HEADER_DEAD_REASON: &str = "Tiendo-Dead-Reason";
-/// Header on a dead letter: the subject the message was first published to.
-pub const HEADER_DEAD_SUBJECT: &str = "Tiendo-Dead-Subject";
+use crate::names::{header, msg_id};
+use crate::publish::ContentType;
 
 /// One message handed to a service.
 pub struct Delivery {
@@ -47,6 +43,11 @@ impl Delivery {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str())
     }
+
+    /// How the payload is encoded, from its `Content-Type` header.
+    pub fn content_type(&self) -> ContentType {
+        ContentType::from_header(self.header(header::CONTENT_TYPE))
+    }
 }
 
 /// What the service decided about one message.
@@ -54,14 +55,13 @@ impl Delivery {
 pub enum Decision {
     /// Done: its effects are committed (or it needed none).
     Ack,
-    /// A passing fault (database down, bus busy): deliver again after the delay, doubled for
-    /// each earlier delivery (see [`backoff`]), until `pipeline.max_deliver` deliveries.
-    Retry(Duration),
+    /// Handling it failed: deliver again after the delay, doubled for each earlier delivery
+    /// (see [`backoff`]); once it has been delivered `pipeline.max_deliver` times, move it to
+    /// the dead-letter subject with `reason`.
+    Retry { delay: Duration, reason: String },
     /// Not this message's fault (the database or the bus is down): deliver again after the
     /// delay, however many times it takes. Never dead-letters.
     Hold(Duration),
-    /// It can never be processed: move it to the dead-letter subject with this reason.
-    DeadLetter(String),
 }
 
 /// A service's batch handler.
@@ -181,17 +181,10 @@ async fn with_progress<T>(batch: &[Delivery], ack_wait: Duration, work: impl Fut
 }
 
 async fn settle<H: Handler>(bus: &Bus, service: &str, max_deliver: i64, d: &Delivery, decision: Decision, handler: &H) {
-    let decision = match decision {
-        Decision::Retry(_) if max_deliver > 0 && d.delivered >= max_deliver => {
-            Decision::DeadLetter(format!("still failing after {} deliveries", d.delivered))
-        }
-        other => other,
-    };
     let result = match decision {
         Decision::Ack => d.message.ack().await,
-        Decision::Retry(base) => d.message.ack_with(AckKind::Nak(Some(backoff(base, d.delivered)))).await,
-        Decision::Hold(delay) => d.message.ack_with(AckKind::Nak(Some(delay))).await,
-        Decision::DeadLetter(reason) => {
+        Decision::Retry { reason, .. } if max_deliver > 0 && d.delivered >= max_deliver => {
+            let reason = format!("still failing after {} deliveries: {reason}", d.delivered);
             tracing::error!(service, seq = d.stream_seq, %reason, "moving message to the dead-letter subject");
             match dead_letter(bus, service, d, &reason).await {
                 Ok(()) => {
@@ -205,6 +198,11 @@ async fn settle<H: Handler>(bus: &Bus, service: &str, max_deliver: i64, d: &Deli
                 }
             }
         }
+        Decision::Retry { delay, reason } => {
+            tracing::warn!(service, seq = d.stream_seq, delivered = d.delivered, %reason, "will retry");
+            d.message.ack_with(AckKind::Nak(Some(backoff(delay, d.delivered)))).await
+        }
+        Decision::Hold(delay) => d.message.ack_with(AckKind::Nak(Some(delay))).await,
     };
     if let Err(e) = result {
         tracing::warn!(service, seq = d.stream_seq, error = %e, "acknowledgement not sent; the message will be redelivered");
@@ -215,34 +213,15 @@ async fn dead_letter(bus: &Bus, service: &str, d: &Delivery, reason: &str) -> an
     use async_nats::jetstream::message::PublishMessage;
     let publish = PublishMessage::build()
         .payload(d.payload().clone())
-        .message_id(format!("dl:{service}:{}", d.stream_seq))
-        .header(HEADER_DEAD_REASON, reason)
-        .header(HEADER_DEAD_SUBJECT, d.subject());
-    let publish = match d.header("Content-Type") {
-        Some(ct) => publish.header("Content-Type", ct),
+        .message_id(msg_id::dead_letter(service, d.stream_seq))
+        .header(header::DEAD_REASON, reason)
+        .header(header::DEAD_SUBJECT, d.subject());
+    let publish = match d.header(header::CONTENT_TYPE) {
+        Some(ct) => publish.header(header::CONTENT_TYPE, ct),
         None => publish,
     };
     bus.js.send_publish(bus.names.dead_letter(service), publish).await?.await?;
     Ok(())
-}
-
-/// Convenience for handlers that publish: an [`Outgoing`] built from parts.
-pub fn outgoing(subject: String, msg_id: String, payload: Vec<u8>, content_type: ContentType) -> Outgoing {
-    Outgoing { subject, msg_id, payload: Bytes::from(payload), content_type }
-}
-
-/// Publishes what a stateless service made of a batch; if the bus does not take it all, every
-/// message that was to be acked is held for another delivery instead (a bus fault is not the
-/// message's fault). Safe because the outgoing ids derive from
-/// stream positions: the retry republishes the same ids and JetStream drops the copies.
-pub async fn publish_or_retry(bus: &Bus, service: &str, out: Vec<Outgoing>, decisions: &mut [Decision]) {
-    if let Err(e) = bus.publish_all(out).await {
-        tracing::warn!(service, error = %e, "publishing failed; retrying the batch");
-        decisions
-            .iter_mut()
-            .filter(|d| **d == Decision::Ack)
-            .for_each(|d| *d = Decision::Retry(Duration::from_secs(1)));
-    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! tiendo's use of NATS JetStream.
 //!
-//! Owns every subject, stream and consumer name (all under `nats.prefix`), creates the streams
-//! and durable consumers, runs a consumer loop that hands batches to a service and applies its
-//! decisions (ack, retry later, give up), and publishes with pipelined acknowledgements.
-//! It knows nothing of the messages' contents.
+//! Owns every subject, stream, consumer and header name and every message id (all under
+//! `nats.prefix`), creates the streams and durable consumers, runs a consumer loop that hands
+//! batches to a service and applies its decisions (ack, retry later and give up after
+//! `pipeline.max_deliver`, hold through an outage), and publishes with pipelined
+//! acknowledgements. It knows nothing of the messages' contents.
 //!
 //! # Layout
-//! - [`names`]: subjects, stream names, consumer names, message ids (a wire contract).
+//! - [`names`]: subjects, streams, services, headers, message ids (a wire contract).
 //! - [`connect`]: [`Bus`], the connection with its JetStream context and names.
 //! - [`consume`]: the consumer loop and [`Decision`].
 //! - [`publish`]: [`Outgoing`] messages and [`Bus::publish_all`].
@@ -20,4 +21,4 @@ pub use async_nats;
 pub use connect::Bus;
 pub use consume::{Decision, Delivery};
 pub use names::{Names, StreamKind};
-pub use publish::{batch_id, group_into_messages, ContentType, Outgoing, OBSERVATIONS_PER_MESSAGE};
+pub use publish::{group_into_messages, ContentType, Outgoing, OBSERVATIONS_PER_MESSAGE};

@@ -1,5 +1,6 @@
-//! Every subject, stream and consumer name, in one place. A wire contract: README.md
-//! ("Subjects") documents them, and nothing else in tiendo spells one out.
+//! Every subject, stream, consumer and header name and every message id, in one place. A
+//! wire contract: README.md ("Subjects") documents them, and nothing else in tiendo spells
+//! one out.
 
 /// The streams tiendo keeps. Each captures one subject family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,6 +46,85 @@ impl StreamKind {
     }
 }
 
+/// The services: each one's name is its durable consumer's name, its `service` metric label
+/// and the last token of its dead-letter subject.
+pub mod service {
+    pub const INGEST: &str = "ingest";
+    pub const VALIDATION: &str = "validation";
+    pub const AGGREGATION: &str = "aggregation";
+    pub const ALERTING: &str = "alerting";
+}
+
+/// The pipeline's stages in order: the stream each service consumes, and its consumer.
+pub const STAGES: [(StreamKind, &str); 4] = [
+    (StreamKind::Ingest, service::INGEST),
+    (StreamKind::Received, service::VALIDATION),
+    (StreamKind::Valid, service::AGGREGATION),
+    (StreamKind::Aggregates, service::ALERTING),
+];
+
+/// Message headers tiendo reads or writes.
+pub mod header {
+    /// `application/json` (or absent) or `application/x-protobuf`.
+    pub const CONTENT_TYPE: &str = "Content-Type";
+    /// JetStream drops a second message with the same id within the duplicate window.
+    pub const MSG_ID: &str = "Nats-Msg-Id";
+    /// On a dead letter: why the service gave up.
+    pub const DEAD_REASON: &str = "Tiendo-Dead-Reason";
+    /// On a dead letter: the subject the message was first published to.
+    pub const DEAD_SUBJECT: &str = "Tiendo-Dead-Subject";
+}
+
+/// Message ids (`Nats-Msg-Id`) of what tiendo publishes. Each derives from what the message
+/// is about (stream positions, versions), so a message published again after a crash gets the
+/// same id and JetStream drops the copy.
+pub mod msg_id {
+    /// A rejection ingest sent for row `index` of the department's message at `seq`.
+    pub fn ingest_rejection(seq: u64, index: usize) -> String {
+        format!("rj:i:{seq}:{index}")
+    }
+
+    /// A rejection validation sent for the observation ingest numbered `(seq, index)`.
+    pub fn validation_rejection(seq: u64, index: u32) -> String {
+        format!("rj:v:{seq}:{index}")
+    }
+
+    /// Version `version` of a figure.
+    pub fn aggregate(indicator: &str, org_unit: &str, period: &str, version: u64) -> String {
+        format!("a:{indicator}:{org_unit}:{period}:{version}")
+    }
+
+    /// An alert entering `state`.
+    pub fn alert(alert_id: &str, state: &str) -> String {
+        format!("al:{alert_id}:{state}")
+    }
+
+    /// The dead letter of `service`'s message at `seq` in its stream.
+    pub fn dead_letter(service: &str, seq: u64) -> String {
+        format!("dl:{service}:{seq}")
+    }
+
+    /// A dead letter sent back to its subject.
+    pub fn redrive(seq: u64, dead_at: &str) -> String {
+        format!("redrive:{seq}:{dead_at}")
+    }
+
+    /// A batch of observations between stages (`kind` `r`: received, `v`: valid), from the
+    /// positions it holds: the same positions give the same id. (A batch formed differently
+    /// after a crash gets another id; the receiving service's own deduplication covers that.)
+    pub fn batch(kind: &str, key: &str, positions: impl IntoIterator<Item = (u64, u32)>) -> String {
+        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+        let mut count = 0;
+        for (seq, index) in positions {
+            count += 1;
+            for b in seq.to_le_bytes().into_iter().chain(index.to_le_bytes()) {
+                hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        format!("{kind}:{key}:{count}:{hash:016x}")
+    }
+}
+
 /// Names under one prefix.
 #[derive(Debug, Clone)]
 pub struct Names {
@@ -66,7 +146,8 @@ impl Names {
         format!("{}_{}", self.prefix, kind.token()).to_uppercase().replace('-', "_")
     }
 
-    /// Every subject of a stream, e.g. `tiendo.ingest.>`.
+    /// Every subject of a stream, e.g. `tiendo.ingest.>`: also what a subscriber to all of
+    /// a kind's messages subscribes to.
     pub fn stream_subjects(&self, kind: StreamKind) -> String {
         format!("{}.{}.>", self.prefix, kind.token())
     }
@@ -126,5 +207,13 @@ mod tests {
         assert_eq!(n.department_of_ingest("t-1.ingest.dic"), Some("dic"));
         assert_eq!(n.department_of_ingest("t-1.ingest.dic.x"), None);
         assert_eq!(n.department_of_ingest("t-2.ingest.dic"), None);
+    }
+
+    #[test]
+    fn batch_ids_follow_the_positions() {
+        let a = msg_id::batch("r", "dic", [(1, 0), (1, 1)]);
+        assert_eq!(a, msg_id::batch("r", "dic", [(1, 0), (1, 1)]));
+        assert_ne!(a, msg_id::batch("r", "dic", [(1, 0), (2, 0)]));
+        assert_ne!(a, msg_id::batch("r", "doh", [(1, 0), (1, 1)]));
     }
 }

@@ -11,6 +11,7 @@ use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
 
 use crate::connect::Bus;
+use crate::names::header;
 
 /// A message to publish. `msg_id` becomes `Nats-Msg-Id`: republishing the same message after a
 /// crash is then dropped by JetStream's duplicate window.
@@ -20,6 +21,21 @@ pub struct Outgoing {
     pub msg_id: String,
     pub payload: Bytes,
     pub content_type: ContentType,
+}
+
+impl Outgoing {
+    /// A message to publish.
+    pub fn new(subject: String, msg_id: String, payload: impl Into<Bytes>, content_type: ContentType) -> Self {
+        Outgoing { subject, msg_id, payload: payload.into(), content_type }
+    }
+
+    /// As JetStream takes it: payload, message id and content type.
+    pub fn into_publish(self) -> PublishMessage {
+        PublishMessage::build()
+            .payload(self.payload)
+            .message_id(self.msg_id)
+            .header(header::CONTENT_TYPE, self.content_type.as_str())
+    }
 }
 
 /// How a payload is encoded, from its `Content-Type` header. A wire contract.
@@ -54,21 +70,6 @@ impl ContentType {
 /// Most observations carried by one message between stages: well under the server's 1 MB
 /// payload limit, and large enough that the bus carries batches, not single observations.
 pub const OBSERVATIONS_PER_MESSAGE: usize = 1000;
-
-/// A message id for a batch: the same positions give the same id, so re-publishing the same
-/// batch after a crash is dropped by JetStream. (A batch formed differently after a crash gets
-/// another id; the receiving service's own deduplication covers that case.)
-pub fn batch_id(kind: &str, key: &str, positions: impl IntoIterator<Item = (u64, u32)>) -> String {
-    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
-    let mut count = 0;
-    for (seq, index) in positions {
-        count += 1;
-        for b in seq.to_le_bytes().into_iter().chain(index.to_le_bytes()) {
-            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{kind}:{key}:{count}:{hash:016x}")
-}
 
 /// Groups `items` by key (keys in order of first appearance, items in order) and cuts each
 /// group into messages of at most [`OBSERVATIONS_PER_MESSAGE`].
@@ -107,15 +108,13 @@ impl Bus {
             if in_flight.len() >= ACKS_IN_FLIGHT {
                 stored(in_flight.next().await)?;
             }
-            let publish = PublishMessage::build()
-                .payload(m.payload)
-                .message_id(&m.msg_id)
-                .header("Content-Type", m.content_type.as_str());
+            let subject = m.subject.clone();
+            let publish = m.into_publish();
             let ack: PublishAckFuture = self
                 .js
-                .send_publish(m.subject.clone(), publish)
+                .send_publish(subject.clone(), publish)
                 .await
-                .with_context(|| format!("publishing to {}", m.subject))?;
+                .with_context(|| format!("publishing to {subject}"))?;
             in_flight.push(ack.into_future());
         }
         while let Some(result) = in_flight.next().await {
@@ -145,13 +144,5 @@ mod tests {
         let shape: Vec<(&str, usize)> = groups.iter().map(|(k, v)| (*k, v.len())).collect();
         assert_eq!(shape, [("b", 1000), ("b", 250), ("a", 1000), ("a", 250)]);
         assert_eq!(groups[0].1[..3], [0, 2, 4]);
-    }
-
-    #[test]
-    fn batch_ids_follow_the_positions() {
-        let a = batch_id("r", "dic", [(1, 0), (1, 1)]);
-        assert_eq!(a, batch_id("r", "dic", [(1, 0), (1, 1)]));
-        assert_ne!(a, batch_id("r", "dic", [(1, 0), (2, 0)]));
-        assert_ne!(a, batch_id("r", "doh", [(1, 0), (1, 1)]));
     }
 }

@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use crate::ids::{DepartmentCode, IndicatorId, OrgUnitCode};
+use crate::percent::Percent;
 use crate::period::Frequency;
 
 /// The catalog shipped with tiendo: An Giang's 2025 digital-transformation targets.
@@ -40,15 +41,6 @@ impl Comparator {
     pub fn rising(self) -> bool {
         matches!(self, Comparator::AtLeast | Comparator::MoreThan)
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Comparator::AtLeast => "at_least",
-            Comparator::MoreThan => "more_than",
-            Comparator::AtMost => "at_most",
-            Comparator::LessThan => "less_than",
-        }
-    }
 }
 
 /// A figure the province has committed to.
@@ -60,7 +52,7 @@ pub struct Indicator {
     pub owners: Vec<DepartmentCode>,
     /// Where the path starts; `None` takes the first province-level figure instead.
     pub baseline: Option<Baseline>,
-    pub target: f64,
+    pub target: Percent,
     pub comparator: Comparator,
     pub target_date: NaiveDate,
     pub reported: Frequency,
@@ -77,8 +69,7 @@ impl Indicator {
 /// A figure and the date it describes: the start of an indicator's trajectory.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Baseline {
-    /// Percentage.
-    pub value: f64,
+    pub value: Percent,
     pub date: NaiveDate,
 }
 
@@ -169,10 +160,6 @@ fn invalid(msg: String) -> CatalogError {
     CatalogError::Invalid(msg)
 }
 
-fn is_percent(v: f64) -> bool {
-    v.is_finite() && (0.0..=100.0).contains(&v)
-}
-
 impl Catalog {
     /// The built-in catalog.
     pub fn built_in() -> Self {
@@ -229,10 +216,10 @@ impl Catalog {
             if owners.is_empty() {
                 return Err(invalid(format!("indicator `{id}` has no owner")));
             }
-            if !is_percent(i.target) || !i.baseline.is_none_or(is_percent) {
-                return Err(invalid(format!("indicator `{id}`: baseline and target must be percentages")));
-            }
-            let baseline = match (i.baseline, i.baseline_date) {
+            let not_percent = || invalid(format!("indicator `{id}`: baseline and target must be percentages"));
+            let target = Percent::new(i.target).ok_or_else(not_percent)?;
+            let baseline_value = i.baseline.map(|b| Percent::new(b).ok_or_else(not_percent)).transpose()?;
+            let baseline = match (baseline_value, i.baseline_date) {
                 (Some(value), Some(date)) => Some(Baseline { value, date }),
                 (None, None) => None,
                 _ => return Err(invalid(format!("indicator `{id}`: set baseline and baseline_date together"))),
@@ -247,7 +234,7 @@ impl Catalog {
                 name: i.name,
                 owners,
                 baseline,
-                target: i.target,
+                target,
                 comparator: i.comparator,
                 target_date: i.target_date,
                 reported: i.reported,
@@ -278,7 +265,13 @@ impl Catalog {
         Ok(())
     }
 
-    pub fn indicator(&self, id: &str) -> Option<&Indicator> {
+    /// The indicator with this id.
+    pub fn indicator(&self, id: &IndicatorId) -> Option<&Indicator> {
+        self.indicators.get(id)
+    }
+
+    /// The indicator a sender named, if the text is a valid id in the catalog.
+    pub fn find_indicator(&self, id: &str) -> Option<&Indicator> {
         IndicatorId::parse(id).ok().and_then(|id| self.indicators.get(&id))
     }
 
@@ -286,7 +279,13 @@ impl Catalog {
         self.indicators.values()
     }
 
-    pub fn department(&self, code: &str) -> Option<&Department> {
+    /// The department with this code.
+    pub fn department(&self, code: &DepartmentCode) -> Option<&Department> {
+        self.departments.get(code)
+    }
+
+    /// The department a subject named, if the text is a valid code in the catalog.
+    pub fn find_department(&self, code: &str) -> Option<&Department> {
         DepartmentCode::parse(code).ok().and_then(|c| self.departments.get(&c))
     }
 
@@ -294,17 +293,19 @@ impl Catalog {
         self.departments.values()
     }
 
-    pub fn unit(&self, code: &str) -> Option<&OrgUnit> {
+    /// The unit with this code.
+    pub fn unit(&self, code: &OrgUnitCode) -> Option<&OrgUnit> {
+        self.units.get(code)
+    }
+
+    /// The unit a sender named, if the text is a valid code in the tree.
+    pub fn find_unit(&self, code: &str) -> Option<&OrgUnit> {
         OrgUnitCode::parse(code).ok().and_then(|c| self.units.get(&c))
     }
 
     /// Units without a parent (the provinces).
     pub fn roots(&self) -> &[OrgUnitCode] {
         &self.roots
-    }
-
-    pub fn is_root(&self, code: &OrgUnitCode) -> bool {
-        self.units.get(code).is_some_and(|u| u.parent.is_none())
     }
 
     pub fn units(&self) -> impl Iterator<Item = &OrgUnit> {
@@ -333,17 +334,17 @@ mod tests {
         assert_eq!(c.indicators().count(), 17);
         assert_eq!(c.departments().count(), 9);
         assert_eq!(c.roots().len(), 1);
-        assert_eq!(c.unit("89").unwrap().children.len(), 11);
-        let s = c.indicator("smartphone_adults").unwrap();
-        assert_eq!(s.baseline.map(|b| b.value), Some(66.2));
+        assert_eq!(c.find_unit("89").unwrap().children.len(), 11);
+        let s = c.find_indicator("smartphone_adults").unwrap();
+        assert_eq!(s.baseline.map(|b| b.value.get()), Some(66.2));
         assert_eq!(s.baseline.map(|b| b.date), NaiveDate::from_ymd_opt(2023, 2, 13));
-        assert_eq!((s.target, s.comparator), (80.0, Comparator::AtLeast));
-        let sme = c.indicator("sme_digital_platforms").unwrap();
-        assert_eq!(sme.baseline.map(|b| b.value), Some(30.0));
-        assert_eq!((sme.target, sme.comparator), (50.0, Comparator::MoreThan));
-        assert!(c.indicator("telehealth_adults").unwrap().baseline.is_none());
+        assert_eq!((s.target.get(), s.comparator), (80.0, Comparator::AtLeast));
+        let sme = c.find_indicator("sme_digital_platforms").unwrap();
+        assert_eq!(sme.baseline.map(|b| b.value.get()), Some(30.0));
+        assert_eq!((sme.target.get(), sme.comparator), (50.0, Comparator::MoreThan));
+        assert!(c.find_indicator("telehealth_adults").unwrap().baseline.is_none());
         assert_eq!(sme.reported, Frequency::Monthly);
-        let he = c.indicator("digital_governance_higher_ed").unwrap();
+        let he = c.find_indicator("digital_governance_higher_ed").unwrap();
         assert_eq!(he.owners.len(), 2);
         assert!(c.indicators().all(|i| i.target_date == NaiveDate::from_ymd_opt(2025, 12, 31).unwrap()));
     }

@@ -1,20 +1,31 @@
 //! The domain model of tiendo: what an indicator, an organisation unit, a period and a figure
-//! are, which observations are acceptable, and how a figure is judged against its trajectory.
+//! are, which observations are acceptable, how figures roll up, and how a figure is judged
+//! against its trajectory.
 //!
-//! Pure logic only: no I/O, no clock (callers pass "today"), no bus, no database. Everything a
-//! service decides about a department's data is decided here, so it is unit-tested here.
+//! Pure logic only: no I/O, no clock (callers pass "today"), no bus, no database, no wire
+//! types. Everything a service decides about a department's data is decided here, so it is
+//! unit-tested here. The wire messages convert to and from these types in `tiendo-proto`,
+//! the tables in `tiendo-store`.
 //!
 //! # Layout
 //! - [`ids`]: validated identifiers (`IndicatorId`, `OrgUnitCode`, `DepartmentCode`, `EventId`).
+//! - [`percent`]: [`Percent`], a share within 0..=100.
 //! - [`period`]: `YYYY`, `YYYY-Qn`, `YYYY-MM` periods and their end dates.
 //! - [`catalog`]: the indicator catalog and organisation tree, loaded from TOML.
 //! - [`reason`]: the rejection reason codes (a wire contract).
-//! - [`validate`]: turns a received observation into a [`validate::Observation`] or a rejection.
+//! - [`observation`]: a checked [`Observation`] and the [`observation::Figure`] it reports.
+//! - [`validate`]: turns what a department submitted into an `Observation` or a refusal.
+//! - [`figure`]: figure keys, a unit's figure as aggregation keeps it, a figure's versions.
 //! - [`rollup`]: how a child's figure contributes to its parent's roll-up.
 //! - [`trajectory`]: expected value on the path from baseline to target, and the status.
+//! - [`alert`]: alert states and alert ids.
 
+pub mod alert;
 pub mod catalog;
+pub mod figure;
 pub mod ids;
+pub mod observation;
+pub mod percent;
 pub mod period;
 pub mod reason;
 pub mod rollup;
@@ -22,6 +33,9 @@ pub mod trajectory;
 pub mod validate;
 
 pub use catalog::{Catalog, CatalogError, Comparator, Indicator};
+pub use figure::{FigureKey, UnitKey};
 pub use ids::{DepartmentCode, EventId, IndicatorId, OrgUnitCode};
+pub use observation::{Observation, Position};
+pub use percent::Percent;
 pub use period::{Frequency, Period};
 pub use reason::RejectReason;

@@ -100,11 +100,6 @@ impl Period {
     pub fn is_after(self, today: NaiveDate) -> bool {
         self.start() > today
     }
-
-    /// Sort key: end date, so that "latest" means the period describing the latest date.
-    pub fn sort_key(self) -> (NaiveDate, NaiveDate) {
-        (self.end(), self.start())
-    }
 }
 
 impl FromStr for Period {

@@ -67,15 +67,15 @@ impl Refusal {
     }
 }
 
-impl Refusal {
-    /// The rejection message sent to the department.
-    pub fn to_wire(&self, event_id: &str, department: &str, at: &str) -> tiendo_proto::v1::Rejection {
-        tiendo_proto::v1::Rejection {
-            event_id: event_id.to_owned(),
-            department: department.to_owned(),
-            reason: self.reason.as_str().to_owned(),
-            detail: self.detail.clone(),
-            at: at.to_owned(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_is_documented_in_the_readme() {
+        let readme = include_str!("../../../README.md");
+        for reason in RejectReason::ALL {
+            assert!(readme.contains(&format!("| `{reason}` |")), "README's reason table lacks `{reason}`");
         }
     }
 }

@@ -1,11 +1,12 @@
-//! Validation: a received observation becomes an [`Observation`] the rest of the pipeline can
-//! trust, or a [`Refusal`] that tells the department what to fix.
+//! Validation: what a department submitted becomes an [`Observation`] the rest of the
+//! pipeline can trust, or a [`Refusal`] that tells the department what to fix.
 
-use chrono::{DateTime, NaiveDate};
-use tiendo_proto::v1::{ReceivedObservation, ValidObservation};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::catalog::Catalog;
-use crate::ids::{DepartmentCode, EventId, IndicatorId, OrgUnitCode};
+use crate::ids::EventId;
+use crate::observation::{Figure, Observation, ObservationParts, Position};
+use crate::percent::Percent;
 use crate::period::Period;
 use crate::reason::{Refusal, RejectReason};
 
@@ -15,80 +16,29 @@ pub const MAX_COUNT: f64 = 9_007_199_254_740_992.0;
 /// Longest accepted note, in characters.
 pub const MAX_NOTE_CHARS: usize = 2000;
 
-/// A reported figure: always a percentage, and the counts behind it when the department gave them.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Figure {
-    value: f64,
-    counts: Option<(u64, u64)>,
+/// One observation as the department wrote it, before any check: the fields of the wire
+/// `Observation`, borrowed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Submission<'a> {
+    pub event_id: &'a str,
+    pub indicator: &'a str,
+    pub org_unit: &'a str,
+    pub period: &'a str,
+    pub value: Option<f64>,
+    pub numerator: Option<f64>,
+    pub denominator: Option<f64>,
+    /// RFC 3339, or empty.
+    pub reported_at: &'a str,
+    pub note: &'a str,
 }
 
-impl Figure {
-    /// Percentage, 0..=100.
-    pub fn value(&self) -> f64 {
-        self.value
-    }
-
-    /// `(numerator, denominator)`, denominator > 0 and numerator ≤ denominator.
-    pub fn counts(&self) -> Option<(u64, u64)> {
-        self.counts
-    }
-}
-
-/// An observation that passed every check against the catalog.
-#[derive(Debug, Clone)]
-pub struct Observation {
-    event_id: EventId,
-    department: DepartmentCode,
-    indicator: IndicatorId,
-    org_unit: OrgUnitCode,
-    period: Period,
-    figure: Figure,
-    reported_at: String,
-    received_at: String,
-    source_seq: u64,
-    source_index: u32,
-    note: String,
-}
-
-impl Observation {
-    pub fn event_id(&self) -> &EventId {
-        &self.event_id
-    }
-    pub fn department(&self) -> &DepartmentCode {
-        &self.department
-    }
-    pub fn indicator(&self) -> &IndicatorId {
-        &self.indicator
-    }
-    pub fn org_unit(&self) -> &OrgUnitCode {
-        &self.org_unit
-    }
-    pub fn period(&self) -> Period {
-        self.period
-    }
-    pub fn figure(&self) -> Figure {
-        self.figure
-    }
-}
-
-impl From<&Observation> for ValidObservation {
-    fn from(o: &Observation) -> Self {
-        ValidObservation {
-            event_id: o.event_id.to_string(),
-            department: o.department.to_string(),
-            indicator: o.indicator.to_string(),
-            org_unit: o.org_unit.to_string(),
-            period: o.period.to_string(),
-            value: o.figure.value,
-            numerator: o.figure.counts.map(|c| c.0),
-            denominator: o.figure.counts.map(|c| c.1),
-            reported_at: o.reported_at.clone(),
-            received_at: o.received_at.clone(),
-            source_seq: o.source_seq,
-            source_index: o.source_index,
-            note: o.note.clone(),
-        }
-    }
+/// How a submission arrived, as ingest stamped it.
+#[derive(Debug, Clone, Copy)]
+pub struct Receipt<'a> {
+    /// The last token of the subject it was published on.
+    pub department: &'a str,
+    pub received_at: DateTime<Utc>,
+    pub position: Position,
 }
 
 /// Shortens what a sender wrote before quoting it back, so a rejection stays readable.
@@ -107,22 +57,24 @@ fn refuse(reason: RejectReason, detail: impl Into<String>) -> Refusal {
     Refusal::new(reason, detail)
 }
 
-/// Checks one received observation against the catalog, on `today` (for future periods).
-pub fn validate(received: &ReceivedObservation, catalog: &Catalog, today: NaiveDate) -> Result<Observation, Refusal> {
+/// Checks one submission against the catalog, on `today` (for future periods).
+pub fn validate(
+    raw: &Submission,
+    receipt: &Receipt,
+    catalog: &Catalog,
+    today: NaiveDate,
+) -> Result<Observation, Refusal> {
     use RejectReason::*;
-    let Some(raw) = received.observation.as_ref() else {
-        return Err(refuse(Malformed, "the message carries no observation"));
-    };
-    let event_id = EventId::parse(&raw.event_id).map_err(|e| refuse(InvalidField, e.to_string()))?;
+    let event_id = EventId::parse(raw.event_id).map_err(|e| refuse(InvalidField, e.to_string()))?;
 
-    let department = catalog.department(&received.department).ok_or_else(|| {
-        refuse(Forbidden, format!("`{}` is not a department known to tiendo", quote(&received.department)))
+    let department = catalog.find_department(receipt.department).ok_or_else(|| {
+        refuse(Forbidden, format!("`{}` is not a department known to tiendo", quote(receipt.department)))
     })?;
     if raw.indicator.is_empty() {
         return Err(refuse(InvalidField, "indicator is required, e.g. \"smartphone_adults\""));
     }
-    let indicator = catalog.indicator(&raw.indicator).ok_or_else(|| {
-        refuse(UnknownIndicator, format!("indicator `{}` is not in the catalog", quote(&raw.indicator)))
+    let indicator = catalog.find_indicator(raw.indicator).ok_or_else(|| {
+        refuse(UnknownIndicator, format!("indicator `{}` is not in the catalog", quote(raw.indicator)))
     })?;
     if !indicator.is_owned_by(&department.code) {
         let owners: Vec<&str> = indicator.owners.iter().map(|o| o.as_str()).collect();
@@ -139,8 +91,8 @@ pub fn validate(received: &ReceivedObservation, catalog: &Catalog, today: NaiveD
     if raw.org_unit.is_empty() {
         return Err(refuse(InvalidField, "org_unit is required, e.g. \"89\" for the province"));
     }
-    let unit = catalog.unit(&raw.org_unit).ok_or_else(|| {
-        refuse(UnknownOrgUnit, format!("org_unit `{}` is not in the organisation tree", quote(&raw.org_unit)))
+    let unit = catalog.find_unit(raw.org_unit).ok_or_else(|| {
+        refuse(UnknownOrgUnit, format!("org_unit `{}` is not in the organisation tree", quote(raw.org_unit)))
     })?;
 
     let period: Period =
@@ -163,32 +115,31 @@ pub fn validate(received: &ReceivedObservation, catalog: &Catalog, today: NaiveD
 
     let figure = figure(raw.value, raw.numerator, raw.denominator)?;
 
-    if !raw.reported_at.is_empty() && DateTime::parse_from_rfc3339(&raw.reported_at).is_err() {
-        return Err(refuse(
-            InvalidField,
-            format!(
-                "reported_at `{}` is not an RFC 3339 time such as 2024-07-05T09:00:00+07:00",
-                quote(&raw.reported_at)
-            ),
-        ));
-    }
+    let reported_at = match raw.reported_at {
+        "" => None,
+        text => Some(DateTime::parse_from_rfc3339(text).map_err(|_| {
+            refuse(
+                InvalidField,
+                format!("reported_at `{}` is not an RFC 3339 time such as 2024-07-05T09:00:00+07:00", quote(text)),
+            )
+        })?),
+    };
     if raw.note.chars().count() > MAX_NOTE_CHARS {
         return Err(refuse(InvalidField, format!("note must be at most {MAX_NOTE_CHARS} characters")));
     }
 
-    Ok(Observation {
+    Ok(Observation::checked(ObservationParts {
         event_id,
         department: department.code.clone(),
         indicator: indicator.id.clone(),
         org_unit: unit.code.clone(),
         period,
         figure,
-        reported_at: raw.reported_at.clone(),
-        received_at: received.received_at.clone(),
-        source_seq: received.source_seq,
-        source_index: received.source_index,
-        note: raw.note.clone(),
-    })
+        reported_at,
+        received_at: receipt.received_at,
+        position: receipt.position,
+        note: raw.note.to_owned(),
+    }))
 }
 
 fn count(name: &str, v: f64) -> Result<u64, Refusal> {
@@ -211,12 +162,9 @@ fn count(name: &str, v: f64) -> Result<u64, Refusal> {
 fn figure(value: Option<f64>, numerator: Option<f64>, denominator: Option<f64>) -> Result<Figure, Refusal> {
     use RejectReason::*;
     match (value, numerator, denominator) {
-        (Some(v), None, None) => {
-            if !v.is_finite() || !(0.0..=100.0).contains(&v) {
-                return Err(refuse(OutOfRange, format!("value is a percentage and must be within 0..100, got {v}")));
-            }
-            Ok(Figure { value: v, counts: None })
-        }
+        (Some(v), None, None) => Percent::new(v)
+            .map(Figure::from_value)
+            .ok_or_else(|| refuse(OutOfRange, format!("value is a percentage and must be within 0..100, got {v}"))),
         (None, Some(n), Some(d)) => {
             let n = count("numerator", n)?;
             let d = count("denominator", d)?;
@@ -226,7 +174,7 @@ fn figure(value: Option<f64>, numerator: Option<f64>, denominator: Option<f64>) 
             if n > d {
                 return Err(refuse(OutOfRange, format!("numerator {n} is above denominator {d}")));
             }
-            Ok(Figure { value: 100.0 * n as f64 / d as f64, counts: Some((n, d)) })
+            Figure::from_counts(n, d).ok_or_else(|| refuse(OutOfRange, "counts out of range"))
         }
         (None, None, None) => {
             Err(refuse(InvalidField, "give either value (a percentage) or numerator and denominator (counts)"))
@@ -239,10 +187,22 @@ fn figure(value: Option<f64>, numerator: Option<f64>, denominator: Option<f64>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tiendo_proto::v1::Observation as Raw;
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 11, 27).unwrap()
+    }
+
+    /// The fields of a submission, owned, so a test can change one.
+    #[derive(Clone)]
+    struct Raw {
+        event_id: String,
+        indicator: String,
+        org_unit: String,
+        period: String,
+        value: Option<f64>,
+        numerator: Option<f64>,
+        denominator: Option<f64>,
+        reported_at: String,
     }
 
     fn raw() -> Raw {
@@ -251,17 +211,29 @@ mod tests {
             indicator: "smartphone_adults".into(),
             org_unit: "883".into(),
             period: "2024-06".into(),
+            value: None,
             numerator: Some(123_456.0),
             denominator: Some(170_000.0),
-            ..Default::default()
+            reported_at: String::new(),
         }
     }
 
     fn check(dept: &str, f: impl FnOnce(&mut Raw)) -> Result<Observation, Refusal> {
         let mut r = raw();
         f(&mut r);
-        let received = ReceivedObservation { observation: Some(r), department: dept.into(), ..Default::default() };
-        validate(&received, &Catalog::built_in(), today())
+        let submission = Submission {
+            event_id: &r.event_id,
+            indicator: &r.indicator,
+            org_unit: &r.org_unit,
+            period: &r.period,
+            value: r.value,
+            numerator: r.numerator,
+            denominator: r.denominator,
+            reported_at: &r.reported_at,
+            note: "",
+        };
+        let receipt = Receipt { department: dept, received_at: Utc::now(), position: Position::default() };
+        validate(&submission, &receipt, &Catalog::built_in(), today())
     }
 
     fn reason(dept: &str, f: impl FnOnce(&mut Raw)) -> RejectReason {
@@ -271,7 +243,7 @@ mod tests {
     #[test]
     fn a_good_observation_computes_its_percentage_from_counts() {
         let o = check("dic", |_| {}).unwrap();
-        assert!((o.figure().value() - 72.621_176_470_588_24).abs() < 1e-9);
+        assert!((o.figure().value().get() - 72.621_176_470_588_24).abs() < 1e-9);
         assert_eq!(o.figure().counts(), Some((123_456, 170_000)));
         assert_eq!(o.period().to_string(), "2024-06");
     }

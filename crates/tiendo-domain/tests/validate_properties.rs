@@ -1,12 +1,11 @@
 //! Property tests of validation: a good observation with exactly one fault, of a random kind
 //! and a random value, is refused with that fault's reason; nothing panics.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use tiendo_domain::validate::validate;
-use tiendo_domain::{Catalog, RejectReason};
-use tiendo_proto::v1::{Observation, ReceivedObservation};
+use tiendo_domain::validate::{validate, Receipt, Submission};
+use tiendo_domain::{Catalog, Position, RejectReason};
 
 const CASES: u32 = 4_000;
 
@@ -78,15 +77,27 @@ fn is_month(s: &str) -> bool {
     s.len() == 7 && s.parse::<tiendo_domain::Period>().is_ok_and(|p| p.frequency() == tiendo_domain::Frequency::Monthly)
 }
 
-fn with_fault(fault: &Fault) -> ReceivedObservation {
-    let mut o = Observation {
+/// A submission's fields, owned, so a fault can replace one.
+#[derive(Debug, Clone)]
+struct Raw {
+    event_id: String,
+    indicator: String,
+    org_unit: String,
+    period: String,
+    value: Option<f64>,
+    numerator: Option<f64>,
+    denominator: Option<f64>,
+}
+
+fn with_fault(fault: &Fault) -> (Raw, String) {
+    let mut o = Raw {
         event_id: "e1".into(),
         indicator: "smartphone_adults".into(),
         org_unit: "883".into(),
         period: "2024-06".into(),
+        value: None,
         numerator: Some(10.0),
         denominator: Some(20.0),
-        ..Default::default()
     };
     let mut department = "dic".to_owned();
     match fault.clone() {
@@ -101,7 +112,27 @@ fn with_fault(fault: &Fault) -> ReceivedObservation {
         Fault::NumeratorAboveDenominator(n, d) => (o.numerator, o.denominator) = (Some(n as f64), Some(d as f64)),
         Fault::FractionalCount(n) => o.numerator = Some(n),
     }
-    ReceivedObservation { observation: Some(o), department, ..Default::default() }
+    (o, department)
+}
+
+fn check(
+    raw: &Raw,
+    department: &str,
+    catalog: &Catalog,
+    today: NaiveDate,
+) -> Result<(), tiendo_domain::reason::Refusal> {
+    let submission = Submission {
+        event_id: &raw.event_id,
+        indicator: &raw.indicator,
+        org_unit: &raw.org_unit,
+        period: &raw.period,
+        value: raw.value,
+        numerator: raw.numerator,
+        denominator: raw.denominator,
+        ..Default::default()
+    };
+    let receipt = Receipt { department, received_at: Utc::now(), position: Position::default() };
+    validate(&submission, &receipt, catalog, today).map(|_| ())
 }
 
 #[test]
@@ -113,7 +144,8 @@ fn one_fault_of_any_kind_is_refused_with_its_own_reason() {
     runner
         .run(&fault(), |f| {
             ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let refusal = validate(&with_fault(&f), &catalog, today).expect_err("a faulty observation is refused");
+            let (raw, department) = with_fault(&f);
+            let refusal = check(&raw, &department, &catalog, today).expect_err("a faulty observation is refused");
             prop_assert_eq!(refusal.reason, f.reason(), "{:?}: {}", f, refusal.detail);
             prop_assert!(!refusal.detail.is_empty());
             prop_assert!(refusal.detail.chars().count() < 400, "details stay readable: {}", refusal.detail);

@@ -1,11 +1,15 @@
-//! The wire messages of tiendo, generated from `proto/tiendo/v1/tiendo.proto`.
+//! The wire messages of tiendo, generated from `proto/tiendo/v1/tiendo.proto`, and their
+//! conversion to and from the domain types: the edge where messages are parsed once.
 //!
 //! Every message derives both `prost::Message` (the binary encoding used between services) and
 //! serde (the JSON that departments send and receive, with the same field names).
 //!
 //! # Layout
 //! - [`v1`]: the generated messages.
-//! - [`alert_state`]: the values of `Alert.state`.
+//! - [`convert`]: domain → wire and wire → domain, with [`convert::WireError`] for a message
+//!   that does not hold what its type promises.
+
+pub mod convert;
 
 /// Version 1 of the wire contract.
 #[allow(clippy::all, missing_docs)]
@@ -14,11 +18,3 @@ pub mod v1 {
 }
 
 pub use prost::Message;
-
-/// The values of `Alert.state` (also stored as `alerts.state`).
-pub mod alert_state {
-    /// The (indicator, org unit) fell behind its trajectory.
-    pub const FIRING: &str = "firing";
-    /// It is no longer behind; the same `alert_id` as the firing message.
-    pub const RESOLVED: &str = "resolved";
-}

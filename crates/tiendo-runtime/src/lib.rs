@@ -1,29 +1,37 @@
 //! Wires a tiendo service to what it needs, the same way for a standalone service binary,
-//! for `tiendo up` (four services in one process) and for the integration tests.
+//! for `tiendo up` (every service in one process) and for the integration tests; and the
+//! consumer kit of the services that keep no state.
+//!
+//! No database here: ingest and validation link no database driver. The services that keep
+//! state build on `tiendo-stateful`, which adds the database, transactions and the outbox.
 //!
 //! # Layout
-//! - [`Deps`]: settings, the bus, the catalog, telemetry, the clock, and the database
-//!   (connected and migrated on first use, so services that need none never open it).
+//! - [`Deps`]: settings, the bus, the catalog, telemetry, the clock.
 //! - [`Service`]: what a service offers once built: `run_until_stopped(shutdown)`.
-//! - [`stateful`]: the consumer, transaction and outbox shared by aggregation and alerting.
+//! - [`failure`]: [`Failure`] and its kinds: poison, transient, outage.
+//! - [`consumer`]: a service's durable consumer, prepared and run.
+//! - [`stateless`]: the consumer kit of ingest and validation.
+//! - [`encode`]: outgoing messages as JSON or protobuf.
 //! - [`standalone`]: the `main` of a single-service binary.
 //! - [`shutdown_signal`]: Ctrl-C or SIGTERM.
 
-pub mod stateful;
+pub mod consumer;
+pub mod encode;
+pub mod failure;
+pub mod stateless;
+
+pub use failure::{Failure, FailureKind};
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use tiendo_bus::async_nats::jetstream::consumer::PullConsumer;
 use tiendo_bus::Bus;
 use tiendo_domain::Catalog;
 use tiendo_settings::Settings;
-use tiendo_store::sea_orm::DatabaseConnection;
 use tiendo_telemetry::Telemetry;
-use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
 /// "Now", passed in so tests can fix it.
@@ -42,33 +50,16 @@ pub struct Deps {
     pub catalog: Arc<Catalog>,
     pub telemetry: Arc<Telemetry>,
     pub clock: Clock,
-    db: Arc<OnceCell<DatabaseConnection>>,
 }
 
 impl Deps {
-    /// Connects to NATS, loads the catalog and registers the NATS readiness probe. The
-    /// database is opened later, by the first service that asks for it.
+    /// Connects to NATS, loads the catalog and registers the NATS readiness probe.
     pub async fn connect(settings: Settings, telemetry: Arc<Telemetry>, client_name: &str) -> anyhow::Result<Self> {
         let catalog = Arc::new(load_catalog(&settings)?);
         let bus = Bus::connect(&settings.nats, client_name).await?;
         let probe_bus = bus.clone();
         telemetry.readiness().probe("nats", move || probe_bus.is_connected());
-        Ok(Self { settings, bus, catalog, telemetry, clock: system_clock(), db: Arc::new(OnceCell::new()) })
-    }
-
-    /// The database, connected and migrated once per `Deps` (shared by its clones).
-    pub async fn database(&self) -> anyhow::Result<DatabaseConnection> {
-        let db = self
-            .db
-            .get_or_try_init(|| async {
-                let db = tiendo_store::connect(&self.settings.database).await?;
-                tiendo_store::migrate(&db).await?;
-                self.telemetry.readiness().set("database_migrations", true);
-                watch_database(&self.telemetry, db.clone())?;
-                anyhow::Ok(db)
-            })
-            .await?;
-        Ok(db.clone())
+        Ok(Self { settings, bus, catalog, telemetry, clock: system_clock() })
     }
 
     /// Reports `service`'s consumer backlog in `/metrics`, read from JetStream at each scrape.
@@ -87,38 +78,6 @@ impl Deps {
             })
         }));
     }
-
-    /// Today's date, by the clock.
-    pub fn today(&self) -> NaiveDate {
-        (self.clock)().date_naive()
-    }
-}
-
-/// How often the database is pinged for `tiendo_database_up` and `/readyz`.
-const DATABASE_PING_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Pings the database in the background: `tiendo_database_up` and the `database` readiness
-/// check follow the answer, so an outage shows on `/readyz` and in Prometheus.
-fn watch_database(telemetry: &Arc<Telemetry>, db: DatabaseConnection) -> anyhow::Result<()> {
-    let up = Arc::new(AtomicBool::new(true));
-    let gauge = tiendo_telemetry::prometheus::Gauge::new("tiendo_database_up", "1 when the database answers a ping.")?;
-    telemetry.registry().register(Box::new(gauge.clone()))?;
-    gauge.set(1.0);
-    let probe = up.clone();
-    telemetry.readiness().probe("database", move || probe.load(Ordering::Relaxed));
-    let weak = Arc::downgrade(telemetry);
-    tokio::spawn(async move {
-        // Stops when the telemetry (the process's services) is gone.
-        while weak.strong_count() > 0 {
-            let ok = tokio::time::timeout(DATABASE_PING_EVERY, db.ping()).await.is_ok_and(|r| r.is_ok());
-            if ok != up.swap(ok, Ordering::Relaxed) {
-                tracing::warn!(database_up = ok, "database availability changed");
-            }
-            gauge.set(if ok { 1.0 } else { 0.0 });
-            tokio::time::sleep(DATABASE_PING_EVERY).await;
-        }
-    });
-    Ok(())
 }
 
 /// The catalog file named by `catalog.path`, or the built-in one.

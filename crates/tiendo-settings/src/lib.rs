@@ -7,15 +7,19 @@
 //!
 //! The keys are a wire contract with operators: README.md ("Settings") lists each one.
 //!
+//! Secrets are typed: a password is a [`SecretString`] and a URL that may carry credentials a
+//! [`SecretUrl`], so `Debug` and `Display` hide them whatever struct holds them.
+//!
 //! # Layout
 //! - [`Settings`] and its sections, with their defaults in [`Settings::load`].
-//! - [`redact_url`]: hides a password inside a URL for logs and `Debug`.
+//! - [`SecretUrl`] and [`redact_url`]: a URL whose password never reaches output.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use config::{Config, Environment, File, FileFormat};
+pub use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// Environment variable prefix.
@@ -24,6 +28,11 @@ pub const ENV_PREFIX: &str = "TIENDO";
 pub const ENV_SEPARATOR: &str = "__";
 /// Settings file read from the working directory when no `--config` is given.
 pub const DEFAULT_FILE: &str = "tiendo.toml";
+
+/// The environment variable that sets `key` (`nats.url` → `TIENDO__NATS__URL`).
+pub fn env_var(key: &str) -> String {
+    format!("{ENV_PREFIX}{ENV_SEPARATOR}{}", key.replace('.', ENV_SEPARATOR).to_uppercase())
+}
 
 /// Every setting.
 #[derive(Debug, Clone, Deserialize)]
@@ -37,17 +46,17 @@ pub struct Settings {
 }
 
 /// The message bus.
-#[derive(Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsSettings {
     /// Server URL(s), comma separated.
-    pub url: String,
+    pub url: SecretUrl,
     /// Prefix of every subject, stream and consumer name (`[A-Za-z0-9_-]`), so several
     /// provinces or test runs share one server without seeing each other.
     pub prefix: String,
     /// Optional user and password.
     pub user: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<SecretString>,
     /// Optional NATS credentials file (JWT + nkey seed).
     pub credentials_file: Option<PathBuf>,
     /// Subject prefix of this client's reply inboxes (default `_INBOX`). A department sets
@@ -62,39 +71,13 @@ pub struct NatsSettings {
     pub tls_key_file: Option<PathBuf>,
 }
 
-impl fmt::Debug for NatsSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NatsSettings")
-            .field("url", &redact_url(&self.url))
-            .field("prefix", &self.prefix)
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("credentials_file", &self.credentials_file)
-            .field("inbox_prefix", &self.inbox_prefix)
-            .field("tls_required", &self.tls_required)
-            .field("tls_ca_file", &self.tls_ca_file)
-            .field("tls_cert_file", &self.tls_cert_file)
-            .field("tls_key_file", &self.tls_key_file)
-            .finish()
-    }
-}
-
 /// The database: SQLite (`sqlite://path?mode=rwc`) or PostgreSQL (`postgres://…`).
-#[derive(Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    pub url: String,
+    pub url: SecretUrl,
     /// Pool size. SQLite always uses one connection: it has a single writer anyway.
     pub max_connections: u32,
-}
-
-impl fmt::Debug for DatabaseSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DatabaseSettings")
-            .field("url", &redact_url(&self.url))
-            .field("max_connections", &self.max_connections)
-            .finish()
-    }
 }
 
 /// The HTTP endpoints: `/metrics`, `/healthz`, `/readyz`.
@@ -185,8 +168,56 @@ impl Settings {
     }
 }
 
-/// `scheme://user:secret@host` → `scheme://user:<redacted>@host`.
+/// A URL that may carry a password (`postgres://user:secret@host/db`, `nats://u:p@host`, or a
+/// comma-separated list of them). `Debug` and `Display` show it with every password
+/// replaced; only [`SecretUrl::expose`] gives the real text, for connecting.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// The URL as given, password included: for connecting, never for output.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with every password replaced by `<redacted>`.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+impl From<String> for SecretUrl {
+    fn from(s: String) -> Self {
+        SecretUrl(s)
+    }
+}
+
+impl From<&str> for SecretUrl {
+    fn from(s: &str) -> Self {
+        SecretUrl(s.to_owned())
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// `scheme://user:secret@host` → `scheme://user:<redacted>@host`, for each URL of a
+/// comma-separated list.
 pub fn redact_url(url: &str) -> String {
+    url.split(',').map(redact_one).collect::<Vec<_>>().join(",")
+}
+
+fn redact_one(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else { return url.to_owned() };
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find('/').unwrap_or(rest.len());
@@ -211,9 +242,9 @@ mod tests {
     #[test]
     fn defaults_are_embedded_sqlite_and_local_nats() {
         let s = Settings::load_from(None, env(&[])).unwrap();
-        assert_eq!(s.nats.url, "nats://127.0.0.1:4222");
+        assert_eq!(s.nats.url.expose(), "nats://127.0.0.1:4222");
         assert_eq!(s.nats.prefix, "tiendo");
-        assert!(s.database.url.starts_with("sqlite://"));
+        assert!(s.database.url.expose().starts_with("sqlite://"));
         assert!(s.catalog.path.is_none());
         assert!(s.http.listen.ip().is_loopback(), "metrics and health are not exposed beyond this host by default");
         assert!(!s.nats.tls_required);
@@ -234,6 +265,14 @@ mod tests {
     }
 
     #[test]
+    fn each_key_has_its_environment_variable() {
+        assert_eq!(env_var("nats.url"), "TIENDO__NATS__URL");
+        assert_eq!(env_var("pipeline.ack_wait_secs"), "TIENDO__PIPELINE__ACK_WAIT_SECS");
+        let s = Settings::load_from(None, env(&[(&env_var("pipeline.max_deliver"), "3")])).unwrap();
+        assert_eq!(s.pipeline.max_deliver, 3);
+    }
+
+    #[test]
     fn a_misspelt_key_is_an_error_not_a_default() {
         assert!(Settings::load_from(None, env(&[("TIENDO__NATS__URLL", "x")])).is_err());
         assert!(Settings::load_from(None, env(&[("TIENDO__NATS__PREFIX", "a.b")])).is_err());
@@ -244,8 +283,12 @@ mod tests {
         let mut s = Settings::defaults();
         s.database.url = "postgres://tiendo:hunter2@db:5432/tiendo".into();
         s.nats.password = Some("hunter3".into());
+        s.nats.url = "nats://a:hunter4@n1:4222,nats://b:hunter5@n2:4222".into();
         let shown = format!("{s:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("hunter3"), "{shown}");
+        for secret in ["hunter2", "hunter3", "hunter4", "hunter5"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(!s.nats.url.to_string().contains("hunter4"), "Display hides it too");
         assert!(shown.contains("postgres://tiendo:<redacted>@db:5432/tiendo"));
     }
 }

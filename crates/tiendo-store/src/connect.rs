@@ -9,7 +9,7 @@ use sea_orm::{
     IsolationLevel, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
-use tiendo_settings::{redact_url, DatabaseSettings};
+use tiendo_settings::DatabaseSettings;
 
 use crate::migration::Migrator;
 
@@ -26,9 +26,9 @@ const ROW_BUFFER_SIZE: usize = 4096;
 /// Opens the database. SQLite gets one connection in WAL mode: it has a single writer, and
 /// one connection serialises the services' transactions instead of failing them with "busy".
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(settings.url.clone());
+    let mut options = ConnectOptions::new(settings.url.expose());
     options.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(5));
-    if is_sqlite(&settings.url) {
+    if is_sqlite(settings.url.expose()) {
         options.max_connections(1).min_connections(1).map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
@@ -39,9 +39,7 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
     } else {
         options.max_connections(settings.max_connections.max(1));
     }
-    let db = Database::connect(options)
-        .await
-        .with_context(|| format!("connecting to database {}", redact_url(&settings.url)))?;
+    let db = Database::connect(options).await.with_context(|| format!("connecting to database {}", settings.url))?;
     Ok(db)
 }
 

@@ -1,28 +1,57 @@
 //! tiendo's database, through sea-orm: SQLite as the embedded default, PostgreSQL in
 //! production, the same entities and migrations for both.
 //!
-//! Entities are storage shapes only: services convert them to and from domain and wire types
-//! at their edges, and never send one over the bus.
+//! Entities are storage shapes only: each service's repository module converts its rows to
+//! and from domain types, so no table row leaves this crate and no wire message enters it.
+//! The store decides nothing about messages: it reports what kind of failure an error is
+//! ([`error::Fault`]) and the service's consumer kit decides what to do.
 //!
 //! # Layout
-//! - [`batch`]: a batch in one transaction, falling back to one at a time.
-//! - [`connect`]: opening a database from settings, and running migrations.
-//! - [`entity`]: one module per table (aggregation's observations and figures; alerting's
-//!   figures, states, alerts and alert history; the outbox).
+//! - [`connect`]: opening a database from settings, running migrations, beginning transactions.
+//! - [`error`]: [`StoreError`] and which way a database error points ([`error::Fault`]).
+//! - [`aggregation`]: aggregation's observations and figures, one transaction's [`aggregation::Work`].
+//! - [`alerting`]: alerting's figures, standings, alerts and their history.
+//! - [`outbox`]: messages committed with a transaction, kept until they are published.
+//! - [`entity`]: one module per table.
 //! - [`keys`]: looking rows up by a batch of composite keys.
 //! - [`migration`]: timestamped migrations, each with up and down.
-//! - [`outbox`]: messages committed with a transaction, relayed to the bus after it.
 
-pub mod batch;
+pub mod aggregation;
+pub mod alerting;
 pub mod connect;
 pub mod entity;
+pub mod error;
 pub mod keys;
 pub mod migration;
 pub mod outbox;
 
 pub use connect::{begin, connect, is_sqlite, migrate};
+pub use error::StoreError;
+pub use sea_orm;
+
+use chrono::{DateTime, Utc};
+use tiendo_domain::{FigureKey, IndicatorId, OrgUnitCode};
 
 /// Rows written (or keys looked up) per statement: well inside SQLite's limit on the bound
 /// parameters of one statement, and few statements per batch.
 pub const ROWS_PER_STATEMENT: usize = 256;
-pub use sea_orm;
+
+/// How times are stored: RFC 3339 text, the same on SQLite and PostgreSQL.
+fn time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339()
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("time `{s}`: {e}")))
+}
+
+fn parse_key(indicator: &str, org_unit: &str, period: &str) -> Result<FigureKey, StoreError> {
+    let corrupt = |e: String| StoreError::Corrupt(e);
+    Ok(FigureKey {
+        indicator: IndicatorId::parse(indicator).map_err(|e| corrupt(e.to_string()))?,
+        org_unit: OrgUnitCode::parse(org_unit).map_err(|e| corrupt(e.to_string()))?,
+        period: period.parse().map_err(|e: tiendo_domain::period::PeriodError| corrupt(e.to_string()))?,
+    })
+}

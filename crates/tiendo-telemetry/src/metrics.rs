@@ -1,7 +1,7 @@
 //! The metrics every service keeps. Names and labels are a wire contract with ops: README.md
 //! ("Metrics"), the rules in deploy/prometheus/ and the dashboards use them.
 
-use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 /// Counts and timings of what each service handled. Label `service` is one of `ingest`,
 /// `validation`, `aggregation`, `alerting`.
@@ -113,4 +113,12 @@ impl PipelineMetrics {
             ready: gauge("tiendo_ready", "1 when the readiness check passes, 0 when it fails.", &["check"])?,
         })
     }
+}
+
+/// `tiendo_database_up`: 1 when the database answers a ping. Registered only by a process
+/// that has a database, so a stateless service does not report one it never opens.
+pub fn database_up(registry: &Registry) -> prometheus::Result<Gauge> {
+    let g = Gauge::new("tiendo_database_up", "1 when the database answers a ping.")?;
+    registry.register(Box::new(g.clone()))?;
+    Ok(g)
 }

@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use bytes::Bytes;
 use tiendo_bus::async_nats::jetstream::message::PublishMessage;
-use tiendo_bus::consume::{HEADER_DEAD_REASON, HEADER_DEAD_SUBJECT};
+use tiendo_bus::names::{header, msg_id};
 use tiendo_bus::{Bus, StreamKind};
 
 /// One dead letter.
@@ -32,13 +32,13 @@ pub async fn list(bus: &Bus) -> anyhow::Result<Vec<DeadLetter>> {
     }
     for seq in state.first_sequence..=state.last_sequence {
         let Ok(m) = stream.get_raw_message(seq).await else { continue };
-        let header = |name: &str| m.headers.get(name).map(|v| v.as_str().to_owned());
+        let value = |name: &str| m.headers.get(name).map(|v| v.as_str().to_owned());
         out.push(DeadLetter {
             seq,
             service: m.subject.rsplit('.').next().unwrap_or_default().to_owned(),
-            reason: header(HEADER_DEAD_REASON).unwrap_or_default(),
-            subject: header(HEADER_DEAD_SUBJECT).unwrap_or_default(),
-            content_type: header("Content-Type"),
+            reason: value(header::DEAD_REASON).unwrap_or_default(),
+            subject: value(header::DEAD_SUBJECT).unwrap_or_default(),
+            content_type: value(header::CONTENT_TYPE),
             payload: m.payload.clone(),
             at: m.time.to_string(),
         });
@@ -60,9 +60,9 @@ pub async fn redrive(bus: &Bus, seqs: &[u64]) -> anyhow::Result<usize> {
             continue;
         }
         let mut publish =
-            PublishMessage::build().payload(dl.payload.clone()).message_id(format!("redrive:{}:{}", dl.seq, dl.at));
+            PublishMessage::build().payload(dl.payload.clone()).message_id(msg_id::redrive(dl.seq, &dl.at));
         if let Some(ct) = &dl.content_type {
-            publish = publish.header("Content-Type", ct.as_str());
+            publish = publish.header(header::CONTENT_TYPE, ct.as_str());
         }
         bus.js.send_publish(dl.subject.clone(), publish).await?.await.context("republishing a dead letter")?;
         stream.delete_message(dl.seq).await.context("removing a redriven dead letter")?;

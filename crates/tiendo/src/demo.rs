@@ -9,14 +9,17 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use futures::StreamExt;
 use serde_json::{json, Value};
+use tiendo_bus::names::header;
 use tiendo_bus::StreamKind;
+use tiendo_domain::OrgUnitCode;
 use tiendo_proto::v1::{Alert, Rejection};
 use tiendo_settings::Settings;
+use tiendo_testkit::nats::{self, NatsServer};
+use tiendo_testkit::{idle, Collector};
 use tokio_util::sync::CancellationToken;
 
-use crate::{idle, local_nats, status, Up};
+use crate::{status, Up};
 
 /// Adults (15+) per district, for the smartphone counts.
 const DISTRICTS: [(&str, u64); 11] = [
@@ -127,22 +130,22 @@ fn province(department: &str, indicator: &str, month: &str, value: f64) -> Value
 
 /// Runs the demo with `settings` (NATS URL and prefix, HTTP address), writing to `out`.
 pub async fn run(mut settings: Settings, out: &mut (impl Write + Send)) -> anyhow::Result<()> {
-    let _local = if local_nats::reachable(&settings.nats.url) {
-        writeln!(out, "Using the NATS server at {}.", tiendo_settings::redact_url(&settings.nats.url))?;
+    let _local = if nats::reachable(settings.nats.url.expose()) {
+        writeln!(out, "Using the NATS server at {}.", settings.nats.url)?;
         None
     } else {
-        let local = local_nats::start().await?;
-        writeln!(out, "No NATS server at {}: started a local one at {}.", settings.nats.url, local.url)?;
-        settings.nats.url = local.url.clone();
+        let local = NatsServer::start().await?;
+        writeln!(out, "No NATS server at {}: started a local one at {}.", settings.nats.url, local.url())?;
+        settings.nats.url = local.url().into();
         Some(local)
     };
     let dir = tempfile::tempdir()?;
-    settings.database.url = format!("sqlite://{}?mode=rwc", dir.path().join("demo.db").display());
+    settings.database.url = format!("sqlite://{}?mode=rwc", dir.path().join("demo.db").display()).into();
     let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S%3f");
     settings.nats.prefix = format!("{}_demo_{stamp}", settings.nats.prefix);
 
     let up = Up::build(settings).await?;
-    let (bus, db, catalog) = (up.deps.bus.clone(), up.deps.database().await?, up.deps.catalog.clone());
+    let (bus, db, catalog) = (up.deps.bus.clone(), up.db.connection().clone(), up.deps.catalog.clone());
     writeln!(
         out,
         "tiendo is up: subjects under `{}.`, SQLite at {}, metrics at http://{}/metrics\n",
@@ -153,13 +156,13 @@ pub async fn run(mut settings: Settings, out: &mut (impl Write + Send)) -> anyho
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(up.run_until_stopped(shutdown.clone()));
 
-    let mut alerts = bus.client.subscribe(format!("{}.alerts.>", bus.names.prefix())).await?;
-    let mut rejections = bus.client.subscribe(format!("{}.rejected.>", bus.names.prefix())).await?;
+    let alerts = Collector::<Alert>::json(&bus, bus.names.stream_subjects(StreamKind::Alerts)).await?;
+    let rejections = Collector::<Rejection>::json(&bus, bus.names.stream_subjects(StreamKind::Rejected)).await?;
     let publish = |department: &str, payload: Value, msg_id: String| {
         let (bus, subject) = (bus.clone(), bus.names.ingest(department));
         async move {
             let mut headers = tiendo_bus::async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", msg_id.as_str());
+            headers.insert(header::MSG_ID, msg_id.as_str());
             bus.js.publish_with_headers(subject, headers, payload.to_string().into()).await?.await?;
             anyhow::Ok(())
         }
@@ -197,41 +200,38 @@ pub async fn run(mut settings: Settings, out: &mut (impl Write + Send)) -> anyho
         }
         idle::wait_idle(&bus, Duration::from_secs(60)).await?;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        while let Some(Some(m)) = rejections.now_or_never_some() {
-            if let Ok(r) = serde_json::from_slice::<Rejection>(&m.payload) {
-                writeln!(
-                    out,
-                    "   REJECTED  to {:<6} event {:<28} {:<14} {}",
-                    r.department,
-                    format!("`{}`", r.event_id),
-                    r.reason,
-                    r.detail
-                )?;
-            }
+        for r in rejections.take() {
+            writeln!(
+                out,
+                "   REJECTED  to {:<6} event {:<28} {:<14} {}",
+                r.department,
+                format!("`{}`", r.event_id),
+                r.reason,
+                r.detail
+            )?;
         }
-        while let Some(Some(m)) = alerts.now_or_never_some() {
-            if let Ok(a) = serde_json::from_slice::<Alert>(&m.payload) {
-                let unit = catalog.unit(&a.org_unit).map(|u| u.name.as_str()).unwrap_or("");
-                writeln!(
-                    out,
-                    "   ALERT {:<8} {} @ {} {} ({}): {:.1}% against {:.1}% on the path, gap {:+.1} pp, status {}  [{}]",
-                    a.state.to_uppercase(),
-                    a.indicator,
-                    a.org_unit,
-                    unit,
-                    a.period,
-                    a.value,
-                    a.expected,
-                    a.gap,
-                    a.status,
-                    a.alert_id
-                )?;
-            }
+        for a in alerts.take() {
+            let unit = catalog.find_unit(&a.org_unit).map(|u| u.name.as_str()).unwrap_or("");
+            writeln!(
+                out,
+                "   ALERT {:<8} {} @ {} {} ({}): {:.1}% against {:.1}% on the path, gap {:+.1} pp, status {}  [{}]",
+                a.state.to_uppercase(),
+                a.indicator,
+                a.org_unit,
+                unit,
+                a.period,
+                a.value,
+                a.expected,
+                a.gap,
+                a.status,
+                a.alert_id
+            )?;
         }
+        let province = OrgUnitCode::parse("89")?;
         let table: Vec<status::Row> = status::rows(&db, &catalog)
             .await?
             .into_iter()
-            .filter(|r| r.org_unit == "89" || r.status == "behind")
+            .filter(|r| r.org_unit == province || r.status == tiendo_domain::trajectory::Status::Behind)
             .collect();
         writeln!(out, "\n{}", indent(&status::render(&table)))?;
     }
@@ -253,12 +253,3 @@ pub async fn run(mut settings: Settings, out: &mut (impl Write + Send)) -> anyho
 fn indent(s: &str) -> String {
     s.lines().map(|l| format!("   {l}\n")).collect()
 }
-
-/// `now_or_never` that keeps "no item ready" apart from "stream ended".
-trait NowOrNeverSome: StreamExt + Unpin {
-    fn now_or_never_some(&mut self) -> Option<Option<Self::Item>> {
-        futures::FutureExt::now_or_never(self.next())
-    }
-}
-
-impl<S: StreamExt + Unpin> NowOrNeverSome for S {}

@@ -3,24 +3,20 @@
 //! `tiendo up` runs the four services (ingest, validation, aggregation, alerting) in one
 //! process, behind one HTTP listener, sharing one NATS connection and one database pool.
 //! They still talk only over NATS, exactly as when each runs as its own binary. The
-//! integration tests start the very same [`Up`] in-process.
+//! integration tests and the benchmark start the very same [`Up`] in-process.
 //!
 //! # Layout
 //! - [`Up`]: build and run the four services in one process.
-//! - [`idle`]: waiting until every consumer of the pipeline has nothing left to do.
 //! - [`status`]: the trajectory table, read from the database.
-//! - [`local_nats`]: start a throwaway nats-server when none is reachable (for the demo).
 //! - [`publish`]: `tiendo publish`, a department's file (JSON or CSV) onto the bus.
 //! - [`replay`]: `tiendo replay`, figures rebuilt from the retained stream into an empty database.
 //! - [`deadletters`]: `tiendo deadletters`, list and re-drive what the services gave up on.
 //! - [`demo`]: the scripted 2023–2025 story.
-//! - [`bench`]: `tiendo bench`, throughput, latency, scale and memory figures (issue 5).
+//!
+//! `tiendo bench` runs the `tiendo-bench` binary beside this one (crate `tiendo-bench`).
 
-pub mod bench;
 pub mod deadletters;
 pub mod demo;
-pub mod idle;
-pub mod local_nats;
 pub mod publish;
 pub mod replay;
 pub mod status;
@@ -29,8 +25,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use tiendo_bus::names::STAGES;
 use tiendo_runtime::{Deps, Service};
 use tiendo_settings::Settings;
+use tiendo_stateful::Database;
 use tiendo_telemetry::Telemetry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -38,6 +36,8 @@ use tokio_util::sync::CancellationToken;
 /// The four services, built and ready to run, with their shared HTTP listener.
 pub struct Up {
     pub deps: Deps,
+    /// The database aggregation and alerting share.
+    pub db: Database,
     listener: TcpListener,
     ingest: tiendo_ingest::Ingest,
     validation: tiendo_validation::Validation,
@@ -57,16 +57,19 @@ impl Up {
             .await
             .with_context(|| format!("listening on {}", settings.http.listen))?;
         let telemetry = Telemetry::new();
-        for (_, service) in idle::STAGES {
+        for (_, service) in STAGES {
             telemetry.readiness().set(service, false);
         }
         let mut deps = Deps::connect(settings, telemetry, "tiendo-up").await?;
         deps.clock = clock;
+        // One database for both stateful services: on SQLite, its one connection.
+        let db = Database::open(&deps).await?;
         Ok(Self {
-            ingest: tiendo_ingest::Ingest::build(deps.clone()).await?,
-            validation: tiendo_validation::Validation::build(deps.clone()).await?,
-            aggregation: tiendo_aggregation::build(deps.clone()).await?,
-            alerting: tiendo_alerting::build(deps.clone()).await?,
+            ingest: tiendo_ingest::build(deps.clone()).await?,
+            validation: tiendo_validation::build(deps.clone()).await?,
+            aggregation: tiendo_aggregation::build(deps.clone(), &db).await?,
+            alerting: tiendo_alerting::build(deps.clone(), &db).await?,
+            db,
             deps,
             listener,
         })

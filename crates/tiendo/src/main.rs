@@ -28,9 +28,13 @@ enum Command {
     Status,
     /// Apply database migrations and exit.
     Migrate,
-    /// Measure throughput, latency, scale and memory (docs/performance.md); prints a table
-    /// and writes the figures as JSON. Build with --release for real figures.
-    Bench(Box<tiendo::bench::Args>),
+    /// Measure throughput, latency, scale and memory (docs/performance.md): runs the
+    /// `tiendo-bench` binary beside this one with these arguments (`tiendo bench --help`).
+    #[command(disable_help_flag = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Rebuild figures and alert states from the retained valid-observation stream into an
     /// empty database (database.url, or --into).
     Replay {
@@ -116,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay { into } => {
             let mut target = settings.database.clone();
             if let Some(url) = into {
-                target.url = url;
+                target.url = url.into();
             }
             let catalog = tiendo_runtime::load_catalog(&settings)?;
             let bus = tiendo_bus::Bus::connect(&settings.nats, "tiendo-replay").await?;
@@ -144,10 +148,18 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Bench(args) => {
-            let mut options = tiendo::bench::Options::from(*args);
-            options.config = cli.config.clone();
-            tiendo::bench::main(settings, &options, &mut std::io::stdout()).await
+        Command::Bench { args } => {
+            let exe = std::env::current_exe()?;
+            let bench = exe.with_file_name("tiendo-bench");
+            let mut command = std::process::Command::new(&bench);
+            if let Some(config) = &cli.config {
+                command.arg("--config").arg(config);
+            }
+            let status = command
+                .args(args)
+                .status()
+                .map_err(|e| anyhow::anyhow!("running {} (cargo build -p tiendo-bench): {e}", bench.display()))?;
+            std::process::exit(status.code().unwrap_or(1))
         }
         Command::Migrate => {
             let db = tiendo_store::connect(&settings.database).await?;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures::StreamExt;
 use serde_json::{Map, Value};
+use tiendo_bus::names::header;
 use tiendo_bus::Bus;
 use tiendo_proto::v1::Rejection;
 
@@ -59,8 +60,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut rejections = bus.client.subscribe(bus.names.rejected(department)).await?;
     let mut headers = tiendo_bus::async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", content_id(&payload).as_str());
-    headers.insert("Content-Type", tiendo_bus::ContentType::JSON);
+    headers.insert(header::MSG_ID, content_id(&payload).as_str());
+    headers.insert(header::CONTENT_TYPE, tiendo_bus::ContentType::JSON);
     let ack = bus
         .js
         .publish_with_headers(bus.names.ingest(department), headers, payload.into())

@@ -8,9 +8,8 @@ use anyhow::Context as _;
 use futures::StreamExt;
 use tiendo_bus::async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use tiendo_bus::{Bus, StreamKind};
-use tiendo_domain::Catalog;
-use tiendo_proto::v1::{ValidBatch, ValidObservation};
-use tiendo_proto::Message as _;
+use tiendo_domain::figure::FigureVersion;
+use tiendo_domain::{Catalog, Observation};
 use tiendo_store::entity::observation;
 use tiendo_store::sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 
@@ -25,7 +24,8 @@ pub struct Report {
     pub applied: u64,
     /// Reused event ids ignored, as the first time.
     pub duplicates: u64,
-    /// Messages that were not a `ValidBatch` (left out, as the service dead-letters them).
+    /// Messages that were not a `ValidBatch` of valid observations (left out, as the service
+    /// dead-letters them).
     pub undecodable: u64,
 }
 
@@ -63,20 +63,21 @@ pub async fn replay(
             let m = m.map_err(|e| anyhow::anyhow!("reading the valid stream: {e}"))?;
             seen = m.info().map(|i| i.stream_sequence).unwrap_or(seen);
             report.messages += 1;
-            match ValidBatch::decode(m.payload.as_ref()) {
-                Ok(b) => {
-                    report.observations += b.observations.len() as u64;
-                    items.extend(b.observations);
+            match tiendo_aggregation::decode(m.payload.as_ref()) {
+                Ok(observations) => {
+                    report.observations += observations.len() as u64;
+                    items.extend(observations);
                 }
                 Err(_) => report.undecodable += 1,
             }
         }
-        let refs: Vec<&ValidObservation> = items.iter().collect();
-        let now = chrono::Utc::now().to_rfc3339();
+        let refs: Vec<&Observation> = items.iter().collect();
+        let now = chrono::Utc::now();
         let tx = tiendo_store::begin(db).await?;
-        let (outcomes, figures) = tiendo_aggregation::apply_observations(&tx, catalog, &refs, &now).await?;
-        let figures: Vec<_> = figures.iter().collect();
-        tiendo_alerting::judge_figures(&tx, catalog, &figures, &now).await?;
+        let (outcomes, figures) = tiendo_aggregation::apply_observations(&tx, catalog, &refs, now).await?;
+        let versions: Vec<FigureVersion> = figures.iter().map(FigureVersion::from).collect();
+        let versions: Vec<&FigureVersion> = versions.iter().collect();
+        tiendo_alerting::judge_figures(&tx, catalog, &versions, now).await?;
         tx.commit().await?;
         for o in outcomes {
             match o {

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tiendo_runtime::standalone("validation", tiendo_validation::Validation::build).await
+    tiendo_runtime::standalone(tiendo_validation::NAME, tiendo_validation::build).await
 }

@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use tiendo_domain::Catalog;
-use tiendo_proto::v1::ValidObservation;
+use tiendo_domain::Observation;
 use tiendo_store::entity::figure;
 use tiendo_store::sea_orm::{EntityTrait, PaginatorTrait};
 
@@ -77,13 +77,16 @@ async fn apply_all(
     options: &Options,
 ) -> anyhow::Result<Timing> {
     let catalog = Catalog::from_toml(&country.catalog_toml())?;
-    let observations = workload::valid_observations(country, options.scale_observations, 11);
-    let now = "2026-01-01T00:00:00+00:00";
+    let observations = workload::valid_observations(country, options.scale_observations, 11)
+        .iter()
+        .map(Observation::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00+00:00")?.to_utc();
     let mut timing = Timing { apply: Duration::ZERO, commit: Duration::ZERO, halves: [(Duration::ZERO, 0); 2] };
     let (new_figures, revisions) = observations.split_at(observations.len().div_ceil(2));
     for (half, observations) in [new_figures, revisions].into_iter().enumerate() {
         for batch in observations.chunks(options.scale_batch) {
-            let items: Vec<&ValidObservation> = batch.iter().collect();
+            let items: Vec<&Observation> = batch.iter().collect();
             let started = Instant::now();
             let tx = tiendo_store::begin(db).await?;
             let (outcomes, _) = tiendo_aggregation::apply_observations(&tx, &catalog, &items, now).await?;

@@ -5,14 +5,13 @@
 //! [`push`] is the measuring loop, shared with the memory part (which runs the services in a
 //! child process instead).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use tiendo_bus::Outgoing;
 use tiendo_proto::v1::Rejection;
 use tiendo_store::sea_orm::DatabaseConnection;
+use tiendo_testkit::Collector;
 
 use super::options::{Options, Part};
 use super::progress::{self, Phases};
@@ -132,44 +131,26 @@ pub async fn push(
     Ok(Pushed { elapsed, phases, drained })
 }
 
-/// Counts rejections on the namespace's `rejected` subjects in the background.
-struct Rejections {
-    count: Arc<AtomicU64>,
-    first: Arc<OnceLock<String>>,
-    task: tokio::task::JoinHandle<()>,
-}
+/// Watches the namespace's `rejected` subjects: the workload is all valid, so any rejection
+/// fails the run.
+struct Rejections(Collector<String>);
 
 impl Rejections {
     async fn watch(ns: &Namespace) -> anyhow::Result<Self> {
-        let mut sub = ns.bus.client.subscribe(ns.bus.names.rejected("*")).await?;
-        ns.bus.client.flush().await?;
-        let (count, first) = (Arc::new(AtomicU64::new(0)), Arc::new(OnceLock::new()));
-        let (c, f) = (count.clone(), first.clone());
-        let task = tokio::spawn(async move {
-            while let Some(m) = sub.next().await {
-                c.fetch_add(1, Ordering::Relaxed);
-                let _ = f.set(match serde_json::from_slice::<Rejection>(&m.payload) {
-                    Ok(r) => format!("{} `{}`: {} ({})", r.department, r.event_id, r.reason, r.detail),
-                    Err(_) => String::from_utf8_lossy(&m.payload).into_owned(),
-                });
-            }
-        });
-        Ok(Self { count, first, task })
+        let collector = Collector::start(&ns.bus, ns.bus.names.rejected("*"), |payload| {
+            Some(match serde_json::from_slice::<Rejection>(payload) {
+                Ok(r) => format!("{} `{}`: {} ({})", r.department, r.event_id, r.reason, r.detail),
+                Err(_) => String::from_utf8_lossy(payload).into_owned(),
+            })
+        })
+        .await?;
+        Ok(Self(collector))
     }
 
     fn check(&self) -> anyhow::Result<()> {
-        match self.count.load(Ordering::Relaxed) {
-            0 => Ok(()),
-            n => anyhow::bail!(
-                "tiendo rejected {n} observation(s) of a valid workload; first: {}",
-                self.first.get().map_or("?", String::as_str)
-            ),
+        match self.0.all().as_slice() {
+            [] => Ok(()),
+            all => anyhow::bail!("tiendo rejected {} observation(s) of a valid workload; first: {}", all.len(), all[0]),
         }
-    }
-}
-
-impl Drop for Rejections {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

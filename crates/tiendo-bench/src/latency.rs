@@ -12,22 +12,17 @@
 //!   the flip that caused it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use tiendo_bus::async_nats::jetstream::context::PublishAckFuture;
-use tiendo_bus::async_nats::jetstream::message::PublishMessage;
-use tiendo_bus::Bus;
 use tiendo_proto::v1::{Aggregate, Alert};
-use tokio::task::JoinHandle;
 
 use super::options::{Options, Part};
 use super::report::{number, Sample};
 use super::target::{Environment, Namespace, Services};
 use super::workload::{self, Country, Observation, Rng, INDICATORS, LAST_MONTH};
 use super::Measured;
-use crate::idle;
+use tiendo_testkit::{idle, Collector};
 
 /// One observation in this many flips a flipper commune.
 pub const FLIP_EVERY: usize = 20;
@@ -110,15 +105,15 @@ async fn measure(ns: &Namespace, options: &Options, country: &Country) -> anyhow
     let observations: Vec<Observation> = plan.iter().map(|p| p.observation).collect();
     let messages = workload::messages(&ns.bus.names, country, &observations, 1);
     let names = &ns.bus.names;
-    let aggregates = Recorder::start(&ns.bus, names.aggregates("*", Country::PROVINCE), |payload| {
+    let aggregates = Collector::start(&ns.bus, names.aggregates("*", Country::PROVINCE), |payload| {
         serde_json::from_slice::<Aggregate>(payload).ok().map(|a| (a.indicator, a.version))
     })
     .await?;
-    let alerts = Recorder::start(&ns.bus, names.alerts(&workload::indicator(0), "*"), |payload| {
+    let alerts = Collector::start(&ns.bus, names.alerts(&workload::indicator(0), "*"), |payload| {
         serde_json::from_slice::<Alert>(payload).ok().map(|a| AlertSeen {
             id: format!("{}:{}", a.alert_id, a.state),
             org_unit: a.org_unit,
-            firing: a.state == tiendo_proto::alert_state::FIRING,
+            firing: a.state == tiendo_domain::alert::AlertState::Firing.as_str(),
             value: a.value,
         })
     })
@@ -138,12 +133,10 @@ async fn measure(ns: &Namespace, options: &Options, country: &Country) -> anyhow
     let start = Instant::now();
     for m in messages {
         tick.tick().await;
-        let message = PublishMessage::build()
-            .payload(m.payload)
-            .message_id(&m.msg_id)
-            .header("Content-Type", m.content_type.as_str());
+        let subject = m.subject.clone();
+        let message = m.into_publish();
         let at = Instant::now();
-        let ack = ns.bus.js.send_publish(m.subject, message).await?;
+        let ack = ns.bus.js.send_publish(subject, message).await?;
         sent.push(at);
         acks.send(ack).map_err(|_| anyhow::anyhow!("a publish was not acknowledged"))?;
     }
@@ -212,7 +205,7 @@ async fn measure(ns: &Namespace, options: &Options, country: &Country) -> anyhow
 /// observation; fails when none moves for [`STALL`].
 async fn wait_for_versions(
     ns: &Namespace,
-    aggregates: &Recorder<(String, u64)>,
+    aggregates: &Collector<(String, u64)>,
     ranks: &[Vec<Instant>],
 ) -> anyhow::Result<()> {
     let want: HashMap<String, u64> =
@@ -310,62 +303,6 @@ impl Percentiles {
         ms.sort_by(f64::total_cmp);
         let rank = |q: f64| ms.get(((q * ms.len() as f64).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0.0);
         Self { p50: rank(0.50), p99: rank(0.99), max: ms.last().copied().unwrap_or(0.0) }
-    }
-}
-
-/// What arrived on a core subscription, reduced to `T` by a parser, with when.
-struct Recorder<T> {
-    seen: Arc<Mutex<Vec<(T, Instant)>>>,
-    task: JoinHandle<()>,
-}
-
-impl<T: Clone + Send + 'static> Recorder<T> {
-    async fn start(
-        bus: &Bus,
-        subject: String,
-        parse: impl Fn(&[u8]) -> Option<T> + Send + 'static,
-    ) -> anyhow::Result<Self> {
-        let mut sub = bus.client.subscribe(subject).await?;
-        bus.client.flush().await?;
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        let task = tokio::spawn(async move {
-            while let Some(m) = sub.next().await {
-                let at = Instant::now();
-                if let Some(t) = parse(&m.payload) {
-                    sink.lock().unwrap_or_else(|p| p.into_inner()).push((t, at));
-                }
-            }
-        });
-        Ok(Self { seen, task })
-    }
-
-    fn seen(&self) -> Vec<(T, Instant)> {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn len(&self) -> usize {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    /// Waits until nothing new has arrived for `quiet`, at most `limit`.
-    async fn wait_quiet(&self, quiet: Duration, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        let mut n = self.len();
-        while Instant::now() < deadline {
-            tokio::time::sleep(quiet).await;
-            let now = self.len();
-            if now == n {
-                return;
-            }
-            n = now;
-        }
-    }
-}
-
-impl<T> Drop for Recorder<T> {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

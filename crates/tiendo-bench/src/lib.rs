@@ -1,4 +1,5 @@
-//! `tiendo bench` (issue 5): how fast the pipeline goes, measured the same way every time.
+//! `tiendo-bench` (also `tiendo bench`): how fast the pipeline goes, measured the same way
+//! every time.
 //!
 //! Six parts, each run `--runs` times (every figure is the median), each run in a namespace
 //! of its own (subject prefix, database, catalog) that is removed afterwards:
@@ -12,7 +13,8 @@
 //! # Layout
 //! - [`options`]: the flags ([`Args`]) and the plan they resolve to ([`Options`]).
 //! - [`workload`]: the synthetic country (catalog TOML) and observation streams.
-//! - [`target`]: the NATS server and, per run, a fresh prefix and database ([`target::Namespace`]).
+//! - [`target`]: the NATS server and, per run, a namespace of the test kit's
+//!   ([`target::Namespace`]: a fresh prefix, database and catalog) and the services in-process.
 //! - [`progress`]: counting stored observations and timing each stage's catch-up.
 //! - [`ceiling`], [`throughput`], [`latency`], [`scale`], [`memory`]: the parts.
 //! - [`report`]: medians, targets, the table and the JSON file.

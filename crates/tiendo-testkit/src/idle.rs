@@ -1,25 +1,18 @@
-//! Waiting until the pipeline has caught up: every consumer has nothing pending and nothing
-//! unacknowledged, twice in a row (a message moving between stages is seen on one pass or
-//! the other, since each stage publishes before it acks).
+//! Whether the pipeline has caught up: every stage's durable consumer has nothing pending and
+//! nothing unacknowledged, twice in a row (a message moving between stages is seen on one pass
+//! or the other, since each stage publishes before it acks).
 
 use std::time::{Duration, Instant};
 
-use tiendo_bus::{Bus, StreamKind};
-
-/// The consumers of the pipeline, in order.
-pub const STAGES: [(StreamKind, &str); 4] = [
-    (StreamKind::Ingest, tiendo_ingest::NAME),
-    (StreamKind::Received, tiendo_validation::NAME),
-    (StreamKind::Valid, tiendo_aggregation::NAME),
-    (StreamKind::Aggregates, tiendo_alerting::NAME),
-];
+use tiendo_bus::names::STAGES;
+use tiendo_bus::Bus;
 
 /// Messages waiting in the pipeline now: pending plus unacknowledged, over every stage.
 pub async fn backlog(bus: &Bus) -> anyhow::Result<u64> {
     Ok(stages(bus).await?.iter().map(|(_, pending, ack_pending)| pending + ack_pending).sum())
 }
 
-/// Per stage: (consumer, pending, acknowledgement pending).
+/// Per stage, in pipeline order: (consumer, pending, acknowledgement pending).
 pub async fn stages(bus: &Bus) -> anyhow::Result<Vec<(&'static str, u64, u64)>> {
     let mut out = Vec::new();
     for (kind, consumer) in STAGES {

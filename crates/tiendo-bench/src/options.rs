@@ -86,7 +86,8 @@ pub struct Args {
     /// Where to write the figures as JSON.
     #[arg(long, default_value = "target/bench/bench.json")]
     pub json: PathBuf,
-    /// The binary started as `tiendo up` for the memory part. Default: this executable.
+    /// The binary started as `tiendo up` for the memory part. Default: `tiendo` beside this
+    /// executable.
     #[arg(long)]
     pub tiendo_binary: Option<PathBuf>,
 }
@@ -135,7 +136,9 @@ impl Options {
             parts: Part::ALL.to_vec(),
             smoke: false,
             json: PathBuf::from("target/bench/bench.json"),
-            tiendo_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("tiendo")),
+            tiendo_binary: std::env::current_exe()
+                .map(|exe| exe.with_file_name("tiendo"))
+                .unwrap_or_else(|_| PathBuf::from("tiendo")),
             config: None,
         }
     }

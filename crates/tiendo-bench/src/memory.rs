@@ -9,7 +9,6 @@ use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 use super::options::{Options, Part};
@@ -44,25 +43,18 @@ async fn measure(
 ) -> anyhow::Result<Measured> {
     let http = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let log = ns.dir().join("tiendo-up.log");
-    let s = &ns.settings;
     let mut command = Command::new(&options.tiendo_binary);
     if let Some(config) = &options.config {
         command.arg("--config").arg(config);
     }
     command
         .arg("up")
-        .env("TIENDO__NATS__URL", &s.nats.url)
-        .env("TIENDO__NATS__PREFIX", &s.nats.prefix)
-        .env("TIENDO__DATABASE__URL", &s.database.url)
-        .env("TIENDO__HTTP__LISTEN", http.to_string())
+        .envs(tiendo_testkit::child::env(&ns.settings, http))
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?)
         .kill_on_drop(true);
-    if let Some(catalog) = &s.catalog.path {
-        command.env("TIENDO__CATALOG__PATH", catalog);
-    }
     let mut child = command.spawn().with_context(|| format!("starting {} up", options.tiendo_binary.display()))?;
     let pid = child.id().context("the child has no process id")?;
     let result = async {
@@ -109,7 +101,7 @@ async fn measure(
 /// Waits until the child answers `/readyz` with 200; fails if it exits or takes too long.
 async fn wait_ready(child: &mut Child, http: std::net::SocketAddr, log: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + READY_WITHIN;
-    while http_status(http, "/readyz").await != Some(200) {
+    while tiendo_testkit::http::get(http, "/readyz").await.0 != 200 {
         if let Some(status) = child.try_wait()? {
             anyhow::bail!("{}", exited(status, log));
         }
@@ -125,16 +117,6 @@ fn exited(status: ExitStatus, log: &Path) -> String {
     let tail: Vec<&str> = text.lines().rev().take(10).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     format!("tiendo up exited ({status}); the end of its log:\n{}", tail.join("\n"))
-}
-
-/// The status code of `GET path` at `addr`; `None` when nothing answers.
-async fn http_status(addr: std::net::SocketAddr, path: &str) -> Option<u16> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    response.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A `kB` field of `/proc/<pid>/status`, e.g. `VmHWM` (peak resident set) or `VmRSS`.

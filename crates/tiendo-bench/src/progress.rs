@@ -15,7 +15,8 @@ use tiendo_bus::Bus;
 use tiendo_store::entity::observation;
 use tiendo_store::sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 
-use crate::idle;
+use tiendo_bus::names::STAGES;
+use tiendo_testkit::idle;
 
 /// How long nothing may move before a run is declared stalled.
 pub const STALL: Duration = Duration::from_secs(60);
@@ -23,7 +24,7 @@ pub const STALL: Duration = Duration::from_secs(60);
 /// How often the consumers are read: the resolution of the end-to-end timings.
 pub const POLL: Duration = Duration::from_millis(20);
 
-/// Where aggregation sits in [`idle::STAGES`].
+/// Where aggregation sits in [`STAGES`].
 const AGGREGATION: usize = 2;
 
 /// Rows of the `observations` table.
@@ -36,7 +37,7 @@ pub async fn stored(db: &DatabaseConnection) -> anyhow::Result<u64> {
 #[derive(Debug, Clone, Default)]
 pub struct Phases {
     pub published: Option<f64>,
-    /// In [`idle::STAGES`] order: ingest, validation, aggregation, alerting.
+    /// In [`STAGES`] order: ingest, validation, aggregation, alerting.
     pub caught_up: [Option<f64>; 4],
 }
 
@@ -60,7 +61,7 @@ impl Phases {
     pub fn describe(&self) -> String {
         let at = |t: Option<f64>| t.map_or("–".to_owned(), |t| format!("{t:.2} s"));
         let mut parts = vec![format!("published {}", at(self.published))];
-        for ((_, stage), t) in idle::STAGES.iter().zip(self.caught_up) {
+        for ((_, stage), t) in STAGES.iter().zip(self.caught_up) {
             parts.push(format!("{stage} {}", at(t)));
         }
         parts.join(", ")

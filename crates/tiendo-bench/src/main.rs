@@ -1,0 +1,28 @@
+//! `tiendo-bench` (also `tiendo bench`): measures throughput, latency, scale and memory,
+//! prints a table and writes the figures as JSON. Build with --release for real figures.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use tiendo_settings::Settings;
+
+#[derive(Parser)]
+#[command(name = "tiendo-bench", about = "How fast tiendo goes (docs/performance.md).")]
+struct Cli {
+    /// Settings file (default: ./tiendo.toml when present); pipeline settings apply to the
+    /// services measured.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    args: tiendo_bench::Args,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    tiendo_telemetry::init_tracing();
+    let mut options = tiendo_bench::Options::from(cli.args);
+    options.config = cli.config;
+    tiendo_bench::main(settings, &options, &mut std::io::stdout()).await
+}

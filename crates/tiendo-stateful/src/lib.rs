@@ -1,0 +1,255 @@
+//! The consumer kit of the services that keep state (aggregation, alerting): decode a batch
+//! of messages, apply it in one database transaction together with the messages that change
+//! must announce (the outbox), publish those after the commit, then acknowledge.
+//!
+//! A message is acknowledged only after its transaction committed, so a crash before the ack
+//! means a redelivery the service recognises (event ids and figure versions are stored in the
+//! transaction that applies them). A failed transaction is sorted by [`ApplyError::kind`]:
+//! an outage holds the batch, anything else is retried one message at a time so that only
+//! the messages that fail alone wait.
+//!
+//! # Layout
+//! - [`Stateful`]: what a service supplies (decode, apply, how outcomes count).
+//! - [`StatefulService`]: the built service: consumer, transactions, outbox relay.
+//! - [`database`]: [`Database`], opened once per process and shared.
+//! - [`outbox`]: enqueue in the transaction, publish after it, relay what was left.
+
+pub mod database;
+pub mod outbox;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tiendo_bus::consume::{Decision, Delivery, Handler};
+use tiendo_bus::{Outgoing, StreamKind};
+use tiendo_runtime::consumer::Consumer;
+use tiendo_runtime::{Deps, Failure, FailureKind, Service};
+use tiendo_store::error::Fault;
+use tiendo_store::sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use tiendo_store::StoreError;
+use tokio_util::sync::CancellationToken;
+
+pub use database::Database;
+use outbox::Enqueued;
+
+/// Most items applied in one transaction.
+pub const ITEMS_PER_TRANSACTION: usize = 5_000;
+
+/// How one applied item is counted in the pipeline metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// `tiendo_observations_accepted_total`.
+    Accepted,
+    /// `tiendo_observations_duplicate_total`.
+    Duplicate,
+    /// Received, nothing more (not for this catalog).
+    Ignored,
+}
+
+/// What one transaction did: an outcome per item, and the messages to announce.
+#[derive(Debug)]
+pub struct Applied<O> {
+    pub outcomes: Vec<O>,
+    pub messages: Vec<Outgoing>,
+}
+
+/// Why applying items failed: the store's error, or a failure the service classified itself.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Failure(#[from] Failure),
+}
+
+impl From<DbErr> for ApplyError {
+    fn from(e: DbErr) -> Self {
+        ApplyError::Store(StoreError::Db(e))
+    }
+}
+
+impl ApplyError {
+    /// What the failure means for the messages: the database being unavailable is an
+    /// outage; a conflict is transient; data the database refuses is poison.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            ApplyError::Store(e) => match e.fault() {
+                Fault::Unavailable => FailureKind::Outage,
+                Fault::Conflict => FailureKind::Transient,
+                Fault::Refused => FailureKind::Poison,
+            },
+            ApplyError::Failure(f) => f.kind,
+        }
+    }
+
+    fn into_failure(self) -> Failure {
+        match self {
+            ApplyError::Failure(f) => f,
+            other => Failure::new(other.kind(), other),
+        }
+    }
+}
+
+/// What a stateful service does with its messages.
+pub trait Stateful: Send + Sync + 'static {
+    /// Consumer name and `service` metric label.
+    const NAME: &'static str;
+    /// The stream it consumes.
+    const STREAM: StreamKind;
+    type Item: Send + Sync;
+    type Outcome: Send;
+
+    /// The items of one message, each checked; or why that message can never be applied.
+    fn decode(&self, delivery: &Delivery) -> Result<Vec<Self::Item>, Failure>;
+
+    /// Applies `items`, in order, inside `tx`, at `now`.
+    fn apply(
+        &self,
+        tx: &DatabaseTransaction,
+        items: &[&Self::Item],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Applied<Self::Outcome>, ApplyError>> + Send;
+
+    fn counted(outcome: &Self::Outcome) -> Counted;
+}
+
+/// A built stateful service.
+pub struct StatefulService<S: Stateful> {
+    deps: Deps,
+    db: DatabaseConnection,
+    consumer: Consumer,
+    state: Arc<S>,
+}
+
+impl<S: Stateful> StatefulService<S> {
+    /// Creates the streams and the durable consumer on `db`, and marks the service ready.
+    pub async fn build(deps: Deps, db: &Database, state: S) -> anyhow::Result<Self> {
+        let consumer = Consumer::prepare(&deps, S::STREAM, S::NAME).await?;
+        Ok(Self { deps, db: db.connection().clone(), consumer, state: Arc::new(state) })
+    }
+}
+
+impl<S: Stateful> Service for StatefulService<S> {
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let (bus, db) = (self.deps.bus.clone(), self.db.clone());
+        let relay = tokio::spawn(outbox::relay_periodically(db, bus, S::NAME, shutdown.clone()));
+        let handler = StatefulHandler { deps: self.deps.clone(), db: self.db, state: self.state };
+        let result = self.consumer.run(&self.deps, S::NAME, &handler, shutdown).await;
+        relay.abort();
+        result
+    }
+}
+
+struct StatefulHandler<S: Stateful> {
+    deps: Deps,
+    db: DatabaseConnection,
+    state: Arc<S>,
+}
+
+impl<S: Stateful> StatefulHandler<S> {
+    /// One transaction: the items' effects and the outbox rows announcing them, together.
+    /// Once it commits, its messages join `committed`, to publish.
+    async fn transaction(
+        &self,
+        items: Vec<&S::Item>,
+        committed: &Mutex<Enqueued>,
+    ) -> Result<Vec<S::Outcome>, ApplyError> {
+        let tx = tiendo_store::begin(&self.db).await?;
+        let applied = self.state.apply(&tx, &items, (self.deps.clock)()).await?;
+        let enqueued = outbox::enqueue(&tx, S::NAME, applied.messages).await?;
+        tx.commit().await?;
+        committed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(enqueued);
+        Ok(applied.outcomes)
+    }
+
+    /// Applies `items` (each tagged with its message's index in the batch): all at once
+    /// first; if that transaction fails and the database is there, one at a time, so only
+    /// the items that fail alone make their messages wait. Returns how many transactions failed.
+    async fn apply_chunk(
+        &self,
+        items: &[(usize, S::Item)],
+        decisions: &mut [Decision],
+        committed: &Mutex<Enqueued>,
+    ) -> u64 {
+        let all: Vec<&S::Item> = items.iter().map(|(_, t)| t).collect();
+        let error = match self.transaction(all, committed).await {
+            Ok(outcomes) => {
+                outcomes.iter().for_each(|o| self.count(o));
+                return 0;
+            }
+            Err(e) => e,
+        };
+        let mut failed = 1;
+        if error.kind() == FailureKind::Outage || items.len() == 1 {
+            tracing::warn!(service = S::NAME, error = %error, kind = ?error.kind(), "a transaction failed");
+            let decision = error.into_failure().decision();
+            items.iter().for_each(|(i, _)| decisions[*i] = decision.clone());
+            return failed;
+        }
+        tracing::warn!(service = S::NAME, error = %error, "batch transaction failed; applying one by one");
+        for (i, t) in items {
+            match self.transaction(vec![t], committed).await {
+                Ok(outcomes) => outcomes.iter().for_each(|o| self.count(o)),
+                Err(e) => {
+                    failed += 1;
+                    tracing::warn!(service = S::NAME, error = %e, kind = ?e.kind(), "a message's transaction failed");
+                    decisions[*i] = e.into_failure().decision();
+                }
+            }
+        }
+        failed
+    }
+
+    fn count(&self, outcome: &S::Outcome) {
+        let m = self.deps.telemetry.pipeline();
+        m.received.with_label_values(&[S::NAME]).inc();
+        match S::counted(outcome) {
+            Counted::Accepted => m.accepted.with_label_values(&[S::NAME]).inc(),
+            Counted::Duplicate => m.duplicates.with_label_values(&[S::NAME]).inc(),
+            Counted::Ignored => {}
+        }
+    }
+}
+
+impl<S: Stateful> Handler for StatefulHandler<S> {
+    async fn handle(&self, batch: &[Delivery]) -> Vec<Decision> {
+        let started = Instant::now();
+        let metrics = self.deps.telemetry.pipeline();
+        metrics.messages.with_label_values(&[S::NAME]).inc_by(batch.len() as u64);
+        let mut decisions = vec![Decision::Ack; batch.len()];
+        // Every item of every message, tagged with its message: an item that keeps failing
+        // holds back only its own message (the others are applied and, when it comes back,
+        // recognised as already done).
+        let mut items = Vec::with_capacity(batch.len());
+        for (i, d) in batch.iter().enumerate() {
+            match self.state.decode(d) {
+                Ok(decoded) => items.extend(decoded.into_iter().map(|item| (i, item))),
+                Err(failure) => decisions[i] = failure.decision(),
+            }
+        }
+        // Transactions of bounded size: a batch of large messages can carry hundreds of
+        // thousands of items. A message spread over two transactions is acked after both; if
+        // the second fails, its redelivery finds the first one's items already done.
+        let committed = Mutex::new(Enqueued::default());
+        for chunk in items.chunks(ITEMS_PER_TRANSACTION) {
+            let failed = self.apply_chunk(chunk, &mut decisions, &committed).await;
+            metrics.database_errors.with_label_values(&[S::NAME]).inc_by(failed);
+        }
+        // Published before the batch is acknowledged, so a consumer that has caught up means
+        // its announcements are on the bus; what fails stays in the outbox for the relay.
+        let committed = committed.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !committed.is_empty() {
+            if let Err(e) = outbox::publish(&self.db, &self.deps.bus, committed).await {
+                tracing::warn!(service = S::NAME, error = %e, "publishing the outbox failed; the periodic relay will retry");
+            }
+        }
+        metrics.batch_seconds.with_label_values(&[S::NAME]).observe(started.elapsed().as_secs_f64());
+        decisions
+    }
+
+    fn dead_lettered(&self, _d: &Delivery, _reason: &str) {
+        self.deps.telemetry.pipeline().dead_letters.with_label_values(&[S::NAME]).inc();
+    }
+}

@@ -1,0 +1,96 @@
+//! The outbox: the messages a change must announce are written in the same transaction as
+//! the change; after the commit they are published from memory ([`publish`]) and their rows
+//! deleted once JetStream has stored them. A crash or a failed publish between commit and
+//! delete leaves them in the table for the relay ([`relay`], [`relay_periodically`]), and
+//! their stable message ids make a second publish harmless.
+
+use tiendo_bus::{Bus, ContentType, Outgoing};
+use tiendo_store::outbox::{self, Row};
+use tiendo_store::sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use tokio_util::sync::CancellationToken;
+
+/// Most messages one relay pass publishes.
+pub const RELAY_BATCH: u64 = 1024;
+
+/// How often the outbox is relayed even when no message arrives.
+pub const RELAY_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What transactions added to an outbox: the messages, and their rows to delete once they
+/// are published.
+#[derive(Debug, Default)]
+pub struct Enqueued {
+    ids: Vec<i64>,
+    messages: Vec<Outgoing>,
+}
+
+impl Enqueued {
+    /// Nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Adds what another transaction enqueued.
+    pub fn extend(&mut self, other: Enqueued) {
+        self.ids.extend(other.ids);
+        self.messages.extend(other.messages);
+    }
+}
+
+/// Adds `messages` to `service`'s outbox inside the caller's transaction.
+pub async fn enqueue<C: ConnectionTrait>(db: &C, service: &str, messages: Vec<Outgoing>) -> Result<Enqueued, DbErr> {
+    let rows: Vec<Row> = messages
+        .iter()
+        .map(|m| Row {
+            subject: &m.subject,
+            msg_id: &m.msg_id,
+            content_type: m.content_type.as_str(),
+            payload: &m.payload,
+        })
+        .collect();
+    let ids = outbox::enqueue(db, service, &rows).await?;
+    Ok(Enqueued { ids, messages })
+}
+
+/// Publishes what committed transactions enqueued, without reading it back, then deletes
+/// their rows. On error the rows stay for [`relay`]; a message published twice is dropped
+/// by JetStream (same message id) or recognised by its consumer.
+pub async fn publish<C: ConnectionTrait>(db: &C, bus: &Bus, enqueued: Enqueued) -> anyhow::Result<usize> {
+    let n = enqueued.messages.len();
+    bus.publish_all(enqueued.messages).await?;
+    outbox::delete(db, &enqueued.ids).await?;
+    Ok(n)
+}
+
+/// Publishes `service`'s pending messages, oldest first, until none is left. Returns how many.
+pub async fn relay<C: ConnectionTrait>(db: &C, bus: &Bus, service: &str) -> anyhow::Result<usize> {
+    let mut total = 0;
+    loop {
+        let rows = outbox::pending(db, service, RELAY_BATCH).await?;
+        if rows.is_empty() {
+            return Ok(total);
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        bus.publish_all(
+            rows.into_iter().map(|r| {
+                Outgoing::new(r.subject, r.msg_id, r.payload, ContentType::from_header(Some(&r.content_type)))
+            }),
+        )
+        .await?;
+        total += ids.len();
+        outbox::delete(db, &ids).await?;
+    }
+}
+
+/// Relays `service`'s outbox every [`RELAY_EVERY`] until `shutdown`: picks up what a crash or
+/// a failed publish left behind.
+pub async fn relay_periodically(db: DatabaseConnection, bus: Bus, service: &'static str, shutdown: CancellationToken) {
+    loop {
+        if let Err(e) = relay(&db, &bus, service).await {
+            tracing::warn!(service, error = %e, "outbox relay failed; will retry");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(RELAY_EVERY) => {}
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! Alerting's tables: the latest version of every figure it was told about, how each
+//! (indicator, org unit) stands, every alert and the history of each.
+//!
+//! Reads and writes go by the batch (a few statements per few hundred rows), never a query
+//! per figure: alerting shares the database with aggregation, on SQLite one connection, and
+//! every statement it runs is time aggregation waits.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Condition, Expr, JoinType, OnConflict, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+};
+use tiendo_domain::alert::{AlertState, Standing, Transition};
+use tiendo_domain::figure::FigureVersion;
+use tiendo_domain::trajectory::{Judgement, Status};
+use tiendo_domain::{FigureKey, IndicatorId, OrgUnitCode, Percent, Period, UnitKey};
+
+use crate::entity::{alert, alert_event, alert_figure, alert_state};
+use crate::error::StoreError;
+use crate::keys::any_key;
+use crate::{parse_key, parse_time, time, ROWS_PER_STATEMENT};
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn unit_key(indicator: &str, org_unit: &str) -> Result<UnitKey, StoreError> {
+    Ok(UnitKey {
+        indicator: IndicatorId::parse(indicator).map_err(corrupt)?,
+        org_unit: OrgUnitCode::parse(org_unit).map_err(corrupt)?,
+    })
+}
+
+fn percent(v: f64) -> Result<Percent, StoreError> {
+    Percent::new(v).ok_or_else(|| corrupt(format!("{v} is not a percentage")))
+}
+
+/// The stored versions of those of these figures that are stored.
+pub async fn stored_versions<C: ConnectionTrait>(
+    db: &C,
+    keys: &[&FigureKey],
+) -> Result<HashMap<FigureKey, u64>, StoreError> {
+    use alert_figure::Column as F;
+    let mut out = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let texts: Vec<[String; 3]> =
+            chunk.iter().map(|k| [k.indicator.to_string(), k.org_unit.to_string(), k.period.to_string()]).collect();
+        let rows: Vec<(String, String, String, i64)> = alert_figure::Entity::find()
+            .select_only()
+            .columns([F::Indicator, F::OrgUnit, F::Period, F::Version])
+            .filter(any_key(
+                [F::Indicator, F::OrgUnit, F::Period],
+                texts.iter().map(|[i, u, p]| [i.as_str(), u.as_str(), p.as_str()]),
+            ))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (i, u, p, v) in rows {
+            out.insert(parse_key(&i, &u, &p)?, v as u64);
+        }
+    }
+    Ok(out)
+}
+
+/// Stores these versions of figures, replacing what is stored for their keys.
+pub async fn store_figures<C: ConnectionTrait>(db: &C, figures: &[&FigureVersion]) -> Result<(), StoreError> {
+    use alert_figure::Column as F;
+    let rows: Vec<alert_figure::ActiveModel> = figures
+        .iter()
+        .map(|f| alert_figure::ActiveModel {
+            indicator: Set(f.key.indicator.to_string()),
+            org_unit: Set(f.key.org_unit.to_string()),
+            period: Set(f.key.period.to_string()),
+            period_end: Set(f.key.period.end().to_string()),
+            value: Set(f.value.map(Percent::get)),
+            version: Set(f.version as i64),
+        })
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        alert_figure::Entity::insert_many(chunk.iter().cloned())
+            .on_conflict(
+                OnConflict::columns([F::Indicator, F::OrgUnit, F::Period])
+                    .update_columns([F::PeriodEnd, F::Value, F::Version])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Every unit with a stored figure of `indicator`.
+pub async fn units_with_figures<C: ConnectionTrait>(
+    db: &C,
+    indicator: &IndicatorId,
+) -> Result<Vec<OrgUnitCode>, StoreError> {
+    let units: Vec<String> = alert_figure::Entity::find()
+        .select_only()
+        .column(alert_figure::Column::OrgUnit)
+        .distinct()
+        .filter(alert_figure::Column::Indicator.eq(indicator.as_str()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    units.iter().map(|u| OrgUnitCode::parse(u).map_err(corrupt)).collect()
+}
+
+/// A key's figure of its latest period with a value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latest {
+    pub period: Period,
+    pub value: Percent,
+}
+
+/// The figure of the latest period with a value of each key, in a few queries: each key
+/// (a `VALUES` list) joined to its figure whose period ends last, found through the
+/// `alert_figures_latest` index rather than by reading every period of the key.
+pub async fn latest_figures<C: ConnectionTrait>(
+    db: &C,
+    keys: &[UnitKey],
+) -> Result<HashMap<UnitKey, Latest>, StoreError> {
+    use alert_figure::Column as F;
+    use alert_figure::Entity as Figures;
+    // A VALUES list's columns are column1, column2, … on SQLite and PostgreSQL alike.
+    let (k, indicator, unit, g) = (Alias::new("k"), Alias::new("column1"), Alias::new("column2"), Alias::new("g"));
+    let of_key = |table: &Alias| {
+        Condition::all()
+            .add(Expr::col((table.clone(), F::Indicator)).equals((k.clone(), indicator.clone())))
+            .add(Expr::col((table.clone(), F::OrgUnit)).equals((k.clone(), unit.clone())))
+    };
+    let f = Alias::new("f");
+    let mut rows: HashMap<(String, String), alert_figure::Model> = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let last_end = Query::select()
+            .expr(Expr::col((g.clone(), F::PeriodEnd)).max())
+            .from_as(Figures, g.clone())
+            .cond_where(of_key(&g).add(Expr::col((g.clone(), F::Value)).is_not_null()))
+            .to_owned();
+        let values = chunk.iter().map(|k| (k.indicator.to_string(), k.org_unit.to_string()));
+        let query = Query::select()
+            .columns([F::Indicator, F::OrgUnit, F::Period, F::PeriodEnd, F::Value, F::Version].map(|c| (f.clone(), c)))
+            .from_values(values, k.clone())
+            .join_as(JoinType::InnerJoin, Figures, f.clone(), of_key(&f))
+            .and_where(Expr::col((f.clone(), F::Value)).is_not_null())
+            .and_where(Expr::col((f.clone(), F::PeriodEnd)).in_subquery(last_end))
+            .to_owned();
+        for m in alert_figure::Model::find_by_statement(db.get_database_backend().build(&query)).all(db).await? {
+            // Periods of one key ending on the same day (a month and its quarter): the
+            // greatest period wins, as it always has.
+            let key = (m.indicator.clone(), m.org_unit.clone());
+            if rows.get(&key).is_none_or(|o| o.period < m.period) {
+                rows.insert(key, m);
+            }
+        }
+    }
+    rows.into_iter()
+        .map(|((i, u), m)| {
+            let value = m.value.ok_or_else(|| corrupt("a latest figure without a value"))?;
+            Ok((unit_key(&i, &u)?, Latest { period: m.period.parse().map_err(corrupt)?, value: percent(value)? }))
+        })
+        .collect()
+}
+
+/// The earliest period with a value of (indicator, org unit), and that value.
+pub async fn first_figure<C: ConnectionTrait>(db: &C, key: &UnitKey) -> Result<Option<Latest>, StoreError> {
+    use alert_figure::Column as F;
+    let first = alert_figure::Entity::find()
+        .filter(F::Indicator.eq(key.indicator.as_str()))
+        .filter(F::OrgUnit.eq(key.org_unit.as_str()))
+        .filter(F::Value.is_not_null())
+        .order_by_asc(F::PeriodEnd)
+        .order_by_asc(F::Period)
+        .one(db)
+        .await?;
+    first
+        .and_then(|f| f.value.map(|v| (f.period, v)))
+        .map(|(p, v)| Ok(Latest { period: p.parse().map_err(corrupt)?, value: percent(v)? }))
+        .transpose()
+}
+
+fn standing(m: alert_state::Model) -> Result<(UnitKey, Standing), StoreError> {
+    let status = Status::parse(&m.status).ok_or_else(|| corrupt(format!("status `{}`", m.status)))?;
+    Ok((
+        unit_key(&m.indicator, &m.org_unit)?,
+        Standing {
+            period: m.period.parse().map_err(corrupt)?,
+            judgement: Judgement { value: percent(m.value)?, expected: m.expected, gap: m.gap, status },
+            target: percent(m.target)?,
+            open_alert: m.open_alert_id,
+            alerts_fired: m.alerts_fired as u64,
+            judged_at: parse_time(&m.judged_at)?,
+        },
+    ))
+}
+
+/// How each of these keys stood when last judged.
+pub async fn standings<C: ConnectionTrait>(db: &C, keys: &[UnitKey]) -> Result<HashMap<UnitKey, Standing>, StoreError> {
+    use alert_state::Column as S;
+    let mut out = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let texts: Vec<[String; 2]> = chunk.iter().map(|k| [k.indicator.to_string(), k.org_unit.to_string()]).collect();
+        let rows = alert_state::Entity::find()
+            .filter(any_key([S::Indicator, S::OrgUnit], texts.iter().map(|[i, u]| [i.as_str(), u.as_str()])))
+            .all(db)
+            .await?;
+        for m in rows {
+            let (k, s) = standing(m)?;
+            out.insert(k, s);
+        }
+    }
+    Ok(out)
+}
+
+/// How every judged key stands.
+pub async fn all_standings<C: ConnectionTrait>(db: &C) -> Result<Vec<(UnitKey, Standing)>, StoreError> {
+    alert_state::Entity::find().all(db).await?.into_iter().map(standing).collect()
+}
+
+/// What judging a batch changed: the new standings, and the alerts that fired or resolved.
+#[derive(Debug, Default)]
+pub struct Judged {
+    pub standings: Vec<(UnitKey, Standing)>,
+    pub transitions: Vec<Transition>,
+}
+
+/// Writes what judging a batch changed, at `now`.
+pub async fn save<C: ConnectionTrait>(db: &C, judged: &Judged, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let now = time(now);
+    let fired: Vec<alert::ActiveModel> = judged
+        .transitions
+        .iter()
+        .filter(|t| t.state == AlertState::Firing)
+        .map(|t| alert::ActiveModel {
+            alert_id: Set(t.alert_id.clone()),
+            indicator: Set(t.key.indicator.to_string()),
+            org_unit: Set(t.key.org_unit.to_string()),
+            state: Set(AlertState::Firing.as_str().to_owned()),
+            fired_at: Set(now.clone()),
+            resolved_at: Set(None),
+        })
+        .collect();
+    for chunk in fired.chunks(ROWS_PER_STATEMENT) {
+        alert::Entity::insert_many(chunk.iter().cloned()).exec_without_returning(db).await?;
+    }
+    let resolved: Vec<&str> =
+        judged.transitions.iter().filter(|t| t.state == AlertState::Resolved).map(|t| t.alert_id.as_str()).collect();
+    for chunk in resolved.chunks(ROWS_PER_STATEMENT) {
+        alert::Entity::update_many()
+            .col_expr(alert::Column::State, Expr::value(AlertState::Resolved.as_str()))
+            .col_expr(alert::Column::ResolvedAt, Expr::value(now.as_str()))
+            .filter(alert::Column::AlertId.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    let events: Vec<alert_event::ActiveModel> = judged
+        .transitions
+        .iter()
+        .map(|t| alert_event::ActiveModel {
+            alert_id: Set(t.alert_id.clone()),
+            state: Set(t.state.as_str().to_owned()),
+            period: Set(t.period.to_string()),
+            value: Set(t.judgement.value.get()),
+            expected: Set(t.judgement.expected),
+            gap: Set(t.judgement.gap),
+            status: Set(t.judgement.status.as_str().to_owned()),
+            at: Set(now.clone()),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        alert_event::Entity::insert_many(chunk.iter().cloned()).exec_without_returning(db).await?;
+    }
+    use alert_state::Column as S;
+    let states: Vec<alert_state::ActiveModel> = judged
+        .standings
+        .iter()
+        .map(|(k, s)| alert_state::ActiveModel {
+            indicator: Set(k.indicator.to_string()),
+            org_unit: Set(k.org_unit.to_string()),
+            period: Set(s.period.to_string()),
+            period_end: Set(s.period.end().to_string()),
+            value: Set(s.judgement.value.get()),
+            expected: Set(s.judgement.expected),
+            gap: Set(s.judgement.gap),
+            target: Set(s.target.get()),
+            status: Set(s.judgement.status.as_str().to_owned()),
+            open_alert_id: Set(s.open_alert.clone()),
+            alerts_fired: Set(s.alerts_fired as i64),
+            judged_at: Set(time(s.judged_at)),
+        })
+        .collect();
+    for chunk in states.chunks(ROWS_PER_STATEMENT) {
+        alert_state::Entity::insert_many(chunk.iter().cloned())
+            .on_conflict(
+                OnConflict::columns([S::Indicator, S::OrgUnit])
+                    .update_columns([
+                        S::Period,
+                        S::PeriodEnd,
+                        S::Value,
+                        S::Expected,
+                        S::Gap,
+                        S::Target,
+                        S::Status,
+                        S::OpenAlertId,
+                        S::AlertsFired,
+                        S::JudgedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
