@@ -209,7 +209,10 @@ async fn replay_rebuilds_exactly_the_same_figures_into_an_empty_database(db: Db)
     let states = |rows: Vec<tiendo::status::Row>| -> Vec<String> {
         rows.into_iter()
             .map(|r| {
-                format!("{} {} {} {} {} {} {}", r.indicator, r.org_unit, r.period, r.value, r.expected, r.gap, r.status)
+                format!(
+                    "{} {} {} {} {} {:?} {:?} {}",
+                    r.plan, r.indicator, r.org_unit, r.period, r.value, r.expected, r.gap, r.status
+                )
             })
             .collect()
     };

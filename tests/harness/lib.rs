@@ -106,9 +106,23 @@ impl TestApp {
         Self::namespace_with(db, |_| {}).await
     }
 
+    /// Starts tiendo on `db` in a fresh namespace, with the catalog `toml` instead of the
+    /// built-in one.
+    pub async fn spawn_with_catalog(db: Db, toml: &str) -> TestApp {
+        let mut app = Self::build(db, Some(toml), |_| {}).await;
+        let (running, http) = Self::start(&app.settings).await;
+        app.running = Some(running);
+        app.http = http;
+        app
+    }
+
     /// As [`TestApp::namespace`], with settings adjusted by `configure` (another NATS server,
     /// another database host, pipeline limits) before anything connects.
     pub async fn namespace_with(db: Db, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        Self::build(db, None, configure).await
+    }
+
+    async fn build(db: Db, catalog: Option<&str>, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let mut settings = Settings::defaults();
         settings.nats.url = nats_url().into();
         settings.http.listen = "127.0.0.1:0".parse().unwrap();
@@ -120,6 +134,9 @@ impl TestApp {
         };
         let mut namespace =
             Namespace::create(settings, &unique("t"), admin.as_deref()).await.expect("a fresh namespace");
+        if let Some(toml) = catalog {
+            namespace.use_catalog(toml).expect("the test catalog is written");
+        }
         configure(&mut namespace.settings);
         let settings = namespace.settings.clone();
         let bus = Bus::connect(&settings.nats, "tiendo-test").await.expect("NATS is reachable");

@@ -84,7 +84,8 @@ impl<C: ConnectionTrait, F: FnMut(&UnitFigure)> Rollup<'_, C, F> {
         self.place(key, last).await
     }
 
-    /// Sets a unit's direct figure and moves its ancestors' sums by the difference.
+    /// Sets a unit's direct figure and moves its ancestors' sums by the difference, along
+    /// the links of the period's end date: into every parent, each ancestor once.
     async fn place(&mut self, key: &FigureKey, direct: Option<Direct>) -> Result<(), StoreError> {
         let mut row = self.work.figure(self.db, key).await?;
         let before = row.effective();
@@ -92,17 +93,22 @@ impl<C: ConnectionTrait, F: FnMut(&UnitFigure)> Rollup<'_, C, F> {
         let after = row.effective();
         self.keep(row);
 
-        let (mut old, mut new) = (before.contribution(), after.contribution());
-        for parent in self.catalog.ancestors(&key.org_unit) {
+        let date = key.period.end();
+        let tree = self.catalog.tree();
+        // (unit, its contribution before, after): the units whose change moves their parents.
+        let mut moved = vec![(key.org_unit.clone(), before.contribution(), after.contribution())];
+        while let Some((unit, old, new)) = moved.pop() {
             if old == new {
-                break;
+                continue;
             }
-            let mut p = self.work.figure(self.db, &key.for_unit(parent)).await?;
-            let p_before = p.effective();
-            p.sums = p.sums.moved(old, new);
-            let p_after = p.effective();
-            self.keep(p);
-            (old, new) = (p_before.contribution(), p_after.contribution());
+            for parent in tree.parents_at(&unit, date) {
+                let mut p = self.work.figure(self.db, &key.for_unit(parent.clone())).await?;
+                let p_before = p.effective();
+                p.sums = p.sums.moved(old, new);
+                let p_after = p.effective();
+                self.keep(p);
+                moved.push((parent.clone(), p_before.contribution(), p_after.contribution()));
+            }
         }
         Ok(())
     }

@@ -4,8 +4,9 @@
 //! checked [`Observation`]; for each, in one database transaction with the rest of the batch
 //! in hand: ignores an event id its department used before, stores the figure as the unit's
 //! direct observation for its period (a revision replaces, never adds), and moves the running
-//! sums of each ancestor by the difference, so an observation touches only its own unit and
-//! its ancestors. Each changed figure is written to the outbox in the same transaction and
+//! sums of each ancestor by the difference, along the tree of the period's end date (into
+//! every parent a unit has then), so an observation touches only its own unit and its
+//! ancestors, each once. Each changed figure is written to the outbox in the same transaction and
 //! published after the commit to `<prefix>.aggregates.<indicator>.<org_unit>`.
 //!
 //! # Layout
@@ -107,9 +108,9 @@ impl Stateful for Aggregator {
     }
 }
 
-/// How many children the figure's unit has in the tree.
+/// How many children the figure's unit has in the tree on its period's end date.
 fn children(catalog: &Catalog, f: &UnitFigure) -> u32 {
-    catalog.unit(&f.key.org_unit).map_or(0, |u| u.children.len() as u32)
+    catalog.tree().children_at(&f.key.org_unit, f.key.period.end()).len() as u32
 }
 
 /// Applies `items` in order inside the caller's transaction; returns each one's outcome and
@@ -128,8 +129,8 @@ pub async fn apply_observations<C: ConnectionTrait>(
     let mut figures = HashSet::new();
     for o in items {
         figures.insert(o.key().clone());
-        for parent in catalog.ancestors(o.org_unit()) {
-            figures.insert(o.key().for_unit(parent));
+        for ancestor in catalog.tree().ancestors_at(o.org_unit(), o.period().end()) {
+            figures.insert(o.key().for_unit(ancestor));
         }
     }
     work.prefetch_figures(db, figures).await?;

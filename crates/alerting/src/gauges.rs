@@ -1,5 +1,5 @@
-//! The per-indicator gauges ops alert on. Read from the database just before each scrape, so
-//! every alerting instance reports the same shared state, not what it happened to see.
+//! The per-indicator gauges ops alert on, per plan. Read from the database just before each
+//! scrape, so every alerting instance reports the same shared state, not what it happened to see.
 //! Names are a wire contract (README.md "Metrics", deploy/prometheus/, dashboards).
 
 use chrono::NaiveTime;
@@ -10,13 +10,15 @@ use tiendo_store::sea_orm::DatabaseConnection;
 use tiendo_store::StoreError;
 use tiendo_telemetry::prometheus;
 
-/// Gauges per (indicator, org_unit), and per indicator from the catalog.
+/// Gauges per (plan, indicator, org_unit) from the standings, per (plan, indicator) and per
+/// indicator from the catalog.
 pub struct IndicatorGauges {
     value: GaugeVec,
     expected: GaugeVec,
     gap: GaugeVec,
     behind: GaugeVec,
     period_end: GaugeVec,
+    verdict: GaugeVec,
     target: GaugeVec,
     tolerance: GaugeVec,
     target_date: GaugeVec,
@@ -36,19 +38,19 @@ fn timestamp(date: chrono::NaiveDate) -> f64 {
 
 impl IndicatorGauges {
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
-        let unit = &["indicator", "org_unit"];
-        let ind = &["indicator"];
+        let unit = &["plan", "indicator", "org_unit"];
+        let plan = &["plan", "indicator"];
         Ok(Self {
             value: gauge(
                 registry,
                 "tiendo_indicator_value_ratio",
-                "Latest figure of the indicator for the unit (0..1).",
+                "The figure the plan judged for the unit: its latest within the plan (0..1).",
                 unit,
             )?,
             expected: gauge(
                 registry,
                 "tiendo_indicator_expected_ratio",
-                "Where the trajectory says the figure should be on its date (0..1).",
+                "Where the plan's trajectory says the figure should be on its date (0..1).",
                 unit,
             )?,
             gap: gauge(
@@ -60,33 +62,44 @@ impl IndicatorGauges {
             behind: gauge(
                 registry,
                 "tiendo_indicator_behind",
-                "1 when the figure is behind its trajectory by the tolerance or more.",
+                "1 when the figure is behind its plan's trajectory by the tolerance or more.",
                 unit,
             )?,
             period_end: gauge(
                 registry,
                 "tiendo_indicator_period_end_timestamp_seconds",
-                "Last day of the period of the latest figure (Unix time).",
+                "Last day of the period of the figure judged (Unix time).",
                 unit,
             )?,
-            target: gauge(registry, "tiendo_indicator_target_ratio", "Target of the indicator (0..1).", ind)?,
+            verdict: gauge(
+                registry,
+                "tiendo_plan_verdict",
+                "The plan's verdict on its final period: 1 achieved, 0 missed; absent before the final figure.",
+                unit,
+            )?,
+            target: gauge(
+                registry,
+                "tiendo_indicator_target_ratio",
+                "The plan's target for the indicator (0..1), with its comparator.",
+                &["plan", "indicator", "comparator"],
+            )?,
             tolerance: gauge(
                 registry,
                 "tiendo_indicator_tolerance_ratio",
                 "How far below the trajectory still counts as at risk, not behind (0..1 scale).",
-                ind,
+                plan,
             )?,
             target_date: gauge(
                 registry,
                 "tiendo_indicator_target_timestamp_seconds",
-                "Date by which the target is to be met (Unix time).",
-                ind,
+                "Date by which the plan's target is to be met (Unix time).",
+                plan,
             )?,
             reporting_interval: gauge(
                 registry,
                 "tiendo_indicator_reporting_interval_seconds",
                 "How often the indicator is expected to be reported.",
-                ind,
+                &["indicator"],
             )?,
             info: gauge(
                 registry,
@@ -100,27 +113,53 @@ impl IndicatorGauges {
     /// Sets every gauge from the catalog and the stored standings.
     pub async fn refresh(&self, db: &DatabaseConnection, catalog: &Catalog) -> Result<(), StoreError> {
         let standings = tiendo_store::alerting::all_standings(db).await?;
-        for g in [&self.value, &self.expected, &self.gap, &self.behind, &self.period_end] {
+        for g in [&self.value, &self.expected, &self.gap, &self.behind, &self.period_end, &self.verdict] {
             g.reset();
         }
         for i in catalog.indicators() {
             let id = i.id.as_str();
-            self.target.with_label_values(&[id]).set(i.target.ratio());
-            self.tolerance.with_label_values(&[id]).set(i.tolerance / 100.0);
-            self.target_date.with_label_values(&[id]).set(timestamp(i.target_date));
             self.reporting_interval.with_label_values(&[id]).set(f64::from(i.reported.days()) * 86_400.0);
             for owner in &i.owners {
                 self.info.with_label_values(&[id, owner.as_str(), &i.pillar]).set(1.0);
             }
         }
+        for plan in catalog.plans() {
+            for (id, entry) in &plan.indicators {
+                let labels = [plan.id.as_str(), id.as_str()];
+                if let Some(goal) = entry.goal {
+                    self.target
+                        .with_label_values(&[plan.id.as_str(), id.as_str(), goal.comparator.as_str()])
+                        .set(goal.target.ratio());
+                    self.target_date.with_label_values(&labels).set(timestamp(goal.date));
+                    self.tolerance.with_label_values(&labels).set(entry.tolerance / 100.0);
+                }
+            }
+        }
         for (key, s) in standings {
-            let labels = [key.indicator.as_str(), key.org_unit.as_str()];
+            let labels = [key.plan.as_str(), key.indicator.as_str(), key.org_unit.as_str()];
             self.value.with_label_values(&labels).set(s.judgement.value.ratio());
-            self.expected.with_label_values(&labels).set(s.judgement.expected / 100.0);
-            self.gap.with_label_values(&labels).set(s.judgement.gap / 100.0);
+            if let (Some(expected), Some(gap)) = (s.judgement.expected, s.judgement.gap) {
+                self.expected.with_label_values(&labels).set(expected / 100.0);
+                self.gap.with_label_values(&labels).set(gap / 100.0);
+            }
             let behind = s.judgement.status == Status::Behind;
             self.behind.with_label_values(&labels).set(if behind { 1.0 } else { 0.0 });
             self.period_end.with_label_values(&labels).set(timestamp(s.period.end()));
+            let closing = catalog
+                .plan(&key.plan)
+                .and_then(|p| p.indicator(&key.indicator))
+                .zip(catalog.indicator(&key.indicator))
+                .is_some_and(|(entry, i)| s.period == entry.final_period(i.reported));
+            if closing {
+                let verdict = match s.judgement.status {
+                    Status::Achieved => Some(1.0),
+                    Status::Missed => Some(0.0),
+                    _ => None,
+                };
+                if let Some(v) = verdict {
+                    self.verdict.with_label_values(&labels).set(v);
+                }
+            }
         }
         Ok(())
     }

@@ -1,17 +1,19 @@
-//! A batch of changed figures applied inside the caller's transaction: stored, each
-//! (indicator, org unit) they touch judged once on its latest period against its trajectory,
-//! and an alert fired or resolved when that key enters or leaves `behind`. The tables are
-//! `tiendo_store::alerting`; this module holds the judgement only.
+//! A batch of changed figures applied inside the caller's transaction: stored, then every
+//! plan's (indicator, org unit) they touch judged once, on its latest figure within the plan
+//! against the plan's trajectory, or on its final period with the plan's verdict; an alert
+//! fires or resolves when a key enters or leaves `behind` (its trajectory alert) or `missed`
+//! (its verdict alert). The tables are `tiendo_store::alerting`; this module holds the
+//! judgement only.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use tiendo_domain::alert::{alert_id, AlertState, Standing, Transition};
-use tiendo_domain::catalog::{Baseline, Indicator};
+use tiendo_domain::alert::{alert_id, AlertKind, AlertState, PlanKey, Standing, Transition};
 use tiendo_domain::figure::FigureVersion;
-use tiendo_domain::trajectory::{judge, Status};
-use tiendo_domain::{Catalog, FigureKey, IndicatorId, OrgUnitCode, UnitKey};
-use tiendo_store::alerting::{self, Judged, Latest};
+use tiendo_domain::plan::{Baseline, Plan, PlanIndicator};
+use tiendo_domain::trajectory::judge;
+use tiendo_domain::{Catalog, FigureKey, IndicatorId, PlanId, UnitKey};
+use tiendo_store::alerting::{self, AlertRecord, Judged, Latest};
 use tiendo_store::sea_orm::ConnectionTrait;
 use tiendo_store::StoreError;
 
@@ -23,15 +25,15 @@ pub enum Outcome {
     /// Its version is not newer than one stored or in the same batch: a redelivery or a
     /// stale copy.
     Stale,
-    /// Not about an indicator or unit in this catalog: ignored.
+    /// Not about an indicator of this catalog, or a unit it has on the period's end date: ignored.
     Unknown,
 }
 
 /// Stores and judges `items` inside the caller's transaction at `now`; returns each one's
 /// outcome and the alerts that fired or resolved, in the order their keys first appear.
 ///
-/// Only the newest version of each figure is stored; each (indicator, org unit) is judged
-/// once, on what is stored after the whole batch, as if the batch had arrived at once.
+/// Only the newest version of each figure is stored; each plan's (indicator, org unit) is
+/// judged once, on what is stored after the whole batch, as if the batch had arrived at once.
 pub async fn judge_batch<C: ConnectionTrait>(
     db: &C,
     catalog: &Catalog,
@@ -42,7 +44,9 @@ pub async fn judge_batch<C: ConnectionTrait>(
     // The first copy of the newest version of each figure.
     let mut newest: HashMap<&FigureKey, usize> = HashMap::new();
     for (i, f) in items.iter().enumerate() {
-        if catalog.indicator(&f.key.indicator).is_none() || catalog.unit(&f.key.org_unit).is_none() {
+        let known = catalog.indicator(&f.key.indicator).is_some()
+            && catalog.tree().unit_at(&f.key.org_unit, f.key.period.end()).is_some();
+        if !known {
             outcomes[i] = Outcome::Unknown;
             continue;
         }
@@ -69,127 +73,158 @@ pub async fn judge_batch<C: ConnectionTrait>(
     alerting::store_figures(db, &fresh).await?;
 
     let keys = keys_to_judge(db, catalog, &fresh).await?;
-    let latest = alerting::latest_figures(db, &keys).await?;
-    let standings = alerting::standings(db, &keys).await?;
+    let latest = latest_figures(db, catalog, &keys).await?;
+    let ids: Vec<String> = keys.iter().flat_map(|k| AlertKind::ALL.map(|kind| alert_id(k, kind))).collect();
+    let alerts = alerting::alerts(db, &ids).await?;
     let mut baselines = Baselines::default();
     let mut judged = Judged::default();
     for key in &keys {
         let Some(figure) = latest.get(key) else { continue };
+        let Some((plan, entry)) = plan_entry(catalog, key) else { continue };
         let Some(indicator) = catalog.indicator(&key.indicator) else { continue };
-        let Some(baseline) = baselines.get(db, catalog, indicator, &key.org_unit).await? else { continue };
-        judge_key(&mut judged, indicator, key, figure, baseline, standings.get(key), now);
+        let closing = figure.period == entry.final_period(indicator.reported);
+        let baseline = match (closing, entry.baseline) {
+            (false, None) => baselines.get(db, plan, entry).await?,
+            (_, baseline) => baseline,
+        };
+        let Some(judgement) = judge(entry, baseline, figure.period.end(), figure.value, closing) else { continue };
+        let target = entry.goal.map(|g| g.target);
+        for kind in AlertKind::ALL {
+            let id = alert_id(key, kind);
+            let record = alerts.get(&id);
+            let firing = record.is_some_and(|r| r.state == AlertState::Firing);
+            let episodes = record.map_or(0, |r: &AlertRecord| r.episodes);
+            let (state, episode) = match (kind.fires_on(judgement.status), firing) {
+                (true, false) => (AlertState::Firing, episodes + 1),
+                (false, true) => (AlertState::Resolved, episodes),
+                _ => continue,
+            };
+            judged.transitions.push(Transition {
+                alert_id: id,
+                kind,
+                state,
+                episode,
+                key: key.clone(),
+                period: figure.period,
+                judgement,
+                target,
+                departments: indicator.owners.clone(),
+                at: now,
+            });
+        }
+        judged.standings.push((key.clone(), Standing { period: figure.period, judgement, target, judged_at: now }));
     }
     alerting::save(db, &judged, now).await?;
     Ok((outcomes, judged.transitions))
 }
 
-/// The (indicator, org unit) keys these stored figures move, in order of first appearance.
-/// A province figure can move the baseline of an indicator that has none in the catalog:
-/// then every unit with a figure of that indicator is judged again.
+fn plan_entry<'a>(catalog: &'a Catalog, key: &PlanKey) -> Option<(&'a Plan, &'a PlanIndicator)> {
+    let plan = catalog.plan(&key.plan)?;
+    Some((plan, plan.indicator(&key.indicator)?))
+}
+
+/// The last day a plan judges an indicator: the end of its final period.
+fn horizon(catalog: &Catalog, entry: &PlanIndicator) -> Option<chrono::NaiveDate> {
+    catalog.indicator(&entry.indicator).map(|i| entry.final_period(i.reported).end())
+}
+
+/// The plans' (indicator, org unit) keys these stored figures move, in order of first
+/// appearance: every plan that holds the indicator and whose territory held the unit on the
+/// figure's date, up to the plan's final period. A figure of a plan's own territory can move
+/// the baseline of an indicator the plan gives none: then every unit with a figure of that
+/// indicator is judged again.
 async fn keys_to_judge<C: ConnectionTrait>(
     db: &C,
     catalog: &Catalog,
     figures: &[&FigureVersion],
-) -> Result<Vec<UnitKey>, StoreError> {
+) -> Result<Vec<PlanKey>, StoreError> {
     let mut keys = Vec::new();
     let mut seen = HashSet::new();
-    let mut everywhere: HashSet<&IndicatorId> = HashSet::new();
+    let mut everywhere: HashSet<(&PlanId, &IndicatorId)> = HashSet::new();
     for f in figures {
-        let moves_baseline = catalog.indicator(&f.key.indicator).is_some_and(|i| i.baseline.is_none())
-            && catalog.unit(&f.key.org_unit).is_some_and(|u| u.parent.is_none());
-        let units = if !moves_baseline {
-            vec![f.key.org_unit.clone()]
-        } else if everywhere.insert(&f.key.indicator) {
-            alerting::units_with_figures(db, &f.key.indicator).await?
-        } else {
-            vec![]
-        };
-        for org_unit in units {
-            let key = UnitKey { indicator: f.key.indicator.clone(), org_unit };
-            if seen.insert(key.clone()) {
-                keys.push(key);
+        let date = f.key.period.end();
+        for (plan, entry) in catalog.plans_of(&f.key.indicator) {
+            if horizon(catalog, entry).is_none_or(|until| date > until)
+                || !catalog.tree().is_within(&f.key.org_unit, &plan.scope, date)
+            {
+                continue;
+            }
+            let moves_baseline = entry.baseline.is_none() && f.key.org_unit == plan.scope;
+            let units = if !moves_baseline {
+                vec![f.key.org_unit.clone()]
+            } else if everywhere.insert((&plan.id, &f.key.indicator)) {
+                alerting::units_with_figures(db, &f.key.indicator).await?
+            } else {
+                vec![]
+            };
+            for org_unit in units {
+                let key = PlanKey { plan: plan.id.clone(), indicator: f.key.indicator.clone(), org_unit };
+                if seen.insert(key.clone()) {
+                    keys.push(key);
+                }
             }
         }
     }
     Ok(keys)
 }
 
-/// Each indicator's baseline: the catalog's, or else the earliest province-level figure
-/// (whatever order the figures arrived in, so a replay gives the same answer). Read once per
-/// (indicator, root unit) per batch, after the batch's figures are stored.
+/// Each key's figure to judge: its latest with a value up to the plan's final period, among
+/// those of a unit within the plan's territory on the figure's date (a code can belong to
+/// another unit at another time). A few queries per plan and indicator.
+async fn latest_figures<C: ConnectionTrait>(
+    db: &C,
+    catalog: &Catalog,
+    keys: &[PlanKey],
+) -> Result<HashMap<PlanKey, Latest>, StoreError> {
+    let mut groups: HashMap<(&PlanId, &IndicatorId), Vec<&PlanKey>> = HashMap::new();
+    for k in keys {
+        groups.entry((&k.plan, &k.indicator)).or_default().push(k);
+    }
+    let mut out = HashMap::with_capacity(keys.len());
+    for ((plan_id, indicator), group) in groups {
+        let Some((plan, entry)) = catalog.plan(plan_id).and_then(|p| Some((p, p.indicator(indicator)?))) else {
+            continue;
+        };
+        let Some(until) = horizon(catalog, entry) else { continue };
+        let units: Vec<UnitKey> =
+            group.iter().map(|k| UnitKey { indicator: k.indicator.clone(), org_unit: k.org_unit.clone() }).collect();
+        let latest = alerting::latest_figures(db, &units, until).await?;
+        let within = |unit: &UnitKey, f: &Latest| catalog.tree().is_within(&unit.org_unit, &plan.scope, f.period.end());
+        for (key, unit) in group.into_iter().zip(&units) {
+            let found = match latest.get(unit) {
+                Some(f) if within(unit, f) => Some(*f),
+                Some(_) => alerting::figures_until(db, unit, until).await?.into_iter().find(|f| within(unit, f)),
+                None => None,
+            };
+            if let Some(f) = found {
+                out.insert(key.clone(), f);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The baseline of each plan's indicator that gives none: the earliest figure of the plan's
+/// territory (whatever order the figures arrived in, so a replay gives the same answer). Read
+/// once per batch, after the batch's figures are stored.
 #[derive(Default)]
-struct Baselines(HashMap<UnitKey, Option<Baseline>>);
+struct Baselines(HashMap<(PlanId, IndicatorId), Option<Baseline>>);
 
 impl Baselines {
     async fn get<C: ConnectionTrait>(
         &mut self,
         db: &C,
-        catalog: &Catalog,
-        indicator: &Indicator,
-        unit: &OrgUnitCode,
+        plan: &Plan,
+        entry: &PlanIndicator,
     ) -> Result<Option<Baseline>, StoreError> {
-        if let Some(b) = indicator.baseline {
-            return Ok(Some(b));
-        }
-        let root = catalog.ancestors(unit).pop().unwrap_or_else(|| unit.clone());
-        let key = UnitKey { indicator: indicator.id.clone(), org_unit: root };
+        let key = (plan.id.clone(), entry.indicator.clone());
         if let Some(known) = self.0.get(&key) {
             return Ok(*known);
         }
-        let first = alerting::first_figure(db, &key).await?;
+        let territory = UnitKey { indicator: entry.indicator.clone(), org_unit: plan.scope.clone() };
+        let first = alerting::first_figure(db, &territory).await?;
         let baseline = first.map(|f| Baseline { value: f.value, date: f.period.end() });
         self.0.insert(key, baseline);
         Ok(baseline)
     }
-}
-
-/// Judges one key on its latest figure; a transition to or from `behind` fires or resolves
-/// its alert.
-fn judge_key(
-    judged: &mut Judged,
-    indicator: &Indicator,
-    key: &UnitKey,
-    figure: &Latest,
-    baseline: Baseline,
-    previous: Option<&Standing>,
-    now: DateTime<Utc>,
-) {
-    let j = judge(indicator, baseline, figure.period.end(), figure.value);
-    let mut open_alert = previous.and_then(|p| p.open_alert.clone());
-    let mut alerts_fired = previous.map_or(0, |p| p.alerts_fired);
-    let transition = match (&open_alert, j.status == Status::Behind) {
-        (None, true) => {
-            alerts_fired += 1;
-            let id = alert_id(key, alerts_fired);
-            open_alert = Some(id.clone());
-            Some((id, AlertState::Firing))
-        }
-        (Some(id), false) => {
-            let id = id.clone();
-            open_alert = None;
-            Some((id, AlertState::Resolved))
-        }
-        _ => None,
-    };
-    if let Some((alert_id, state)) = transition {
-        judged.transitions.push(Transition {
-            alert_id,
-            state,
-            key: key.clone(),
-            period: figure.period,
-            judgement: j,
-            target: indicator.target,
-            departments: indicator.owners.clone(),
-            at: now,
-        });
-    }
-    let standing = Standing {
-        period: figure.period,
-        judgement: j,
-        target: indicator.target,
-        open_alert,
-        alerts_fired,
-        judged_at: now,
-    };
-    judged.standings.push((key.clone(), standing));
 }

@@ -1,12 +1,14 @@
 //! The alerting service: judges every figure against its indicator's trajectory.
 //!
 //! Reads `<prefix>.aggregates.>`, each `Aggregate` parsed once into a [`FigureVersion`];
-//! stores each figure (ignoring versions it has already seen), judges the latest period of
-//! its (indicator, org unit) against the straight path from baseline to target, and when that
-//! key enters `behind` publishes a `firing` alert on `<prefix>.alerts.<indicator>.<org_unit>`;
-//! when it leaves, the same alert id `resolved`. Standings, alerts and their history are
-//! stored, and alert messages leave through the outbox, so each transition is announced
-//! exactly once in effect. Serves the per-indicator gauges.
+//! stores each figure (ignoring versions it has already seen), and for every plan that holds
+//! the indicator and whose territory holds the unit, judges the unit's latest figure within
+//! the plan against the straight path from baseline to target, or, on the plan's final
+//! period, gives the verdict (`achieved` or `missed`). When a key enters `behind` (or
+//! `missed`) it publishes a `firing` alert on `<prefix>.alerts.<indicator>.<org_unit>`; when
+//! it leaves, the same alert id `resolved`. Standings, alerts and their history are stored,
+//! and alert messages leave through the outbox, so each transition is announced exactly once
+//! in effect. Serves the per-plan gauges.
 //!
 //! # Layout
 //! - [`judge`]: a batch of figures stored and judged inside a transaction.
@@ -87,7 +89,7 @@ impl Stateful for Judge {
             .map(|t| {
                 encode::json(
                     self.names.alerts(t.key.indicator.as_str(), t.key.org_unit.as_str()),
-                    msg_id::alert(&t.alert_id, t.state.as_str()),
+                    msg_id::alert(&t.alert_id, t.state.as_str(), t.episode),
                     &Alert::from(t),
                 )
             })

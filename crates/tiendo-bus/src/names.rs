@@ -94,9 +94,10 @@ pub mod msg_id {
         format!("a:{indicator}:{org_unit}:{period}:{version}")
     }
 
-    /// An alert entering `state`.
-    pub fn alert(alert_id: &str, state: &str) -> String {
-        format!("al:{alert_id}:{state}")
+    /// An alert entering `state` in its `episode`th firing (an alert id is the same for
+    /// every firing).
+    pub fn alert(alert_id: &str, state: &str, episode: u64) -> String {
+        format!("al:{alert_id}:{state}:{episode}")
     }
 
     /// The dead letter of `service`'s message at `seq` in its stream.

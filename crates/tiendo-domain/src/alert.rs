@@ -1,16 +1,29 @@
-//! Alerts: the states an alert goes through, and how alerts are named. A wire contract
-//! (`Alert.state`, `Alert.alert_id`, `tiendo status`).
+//! What alerting judges and announces: a plan's view of one unit's indicator, the alerts
+//! it can raise, and how they are named. A wire contract (`Alert.state`, `Alert.alert_id`,
+//! `tiendo status`).
 
 use std::fmt;
 
-use crate::figure::UnitKey;
+use chrono::{DateTime, Utc};
+
+use crate::ids::{DepartmentCode, IndicatorId, OrgUnitCode, PlanId};
+use crate::percent::Percent;
+use crate::period::Period;
+use crate::trajectory::{Judgement, Status};
+
+/// A plan's view of one unit's indicator: what alerting judges.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PlanKey {
+    pub plan: PlanId,
+    pub indicator: IndicatorId,
+    pub org_unit: OrgUnitCode,
+}
 
 /// Where an alert stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AlertState {
-    /// The (indicator, org unit) fell behind its trajectory.
     Firing,
-    /// It is no longer behind; the same alert id as the firing message.
+    /// No longer true; the same alert id as the firing message.
     Resolved,
 }
 
@@ -35,36 +48,75 @@ impl fmt::Display for AlertState {
     }
 }
 
-/// The id of the `n`th alert (from 1) a key has fired: `<indicator>:<org unit>:<n>`.
-pub fn alert_id(key: &UnitKey, n: u64) -> String {
-    format!("{}:{}:{n}", key.indicator, key.org_unit)
+/// What an alert is about. Each (plan, indicator, unit) has one alert of each kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    /// Behind the straight path from baseline to target (status `behind`).
+    Trajectory,
+    /// The plan's final period missed its target (status `missed`).
+    Verdict,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 2] = [AlertKind::Trajectory, AlertKind::Verdict];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Trajectory => "trajectory",
+            AlertKind::Verdict => "verdict",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// True when a figure of this status should have this alert firing.
+    pub fn fires_on(self, status: Status) -> bool {
+        match self {
+            AlertKind::Trajectory => status == Status::Behind,
+            AlertKind::Verdict => status == Status::Missed,
+        }
+    }
+}
+
+impl fmt::Display for AlertKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The one id of a key's alert of `kind`, the same every time it fires:
+/// `<plan>:<indicator>:<org unit>:<kind>`.
+pub fn alert_id(key: &PlanKey, kind: AlertKind) -> String {
+    format!("{}:{}:{}:{kind}", key.plan, key.indicator, key.org_unit)
 }
 
 /// An alert firing or resolving: what alerting announces and records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
     pub alert_id: String,
+    pub kind: AlertKind,
     pub state: AlertState,
-    pub key: UnitKey,
+    /// How many times this alert has fired, this time included: tells one firing (and its
+    /// resolution) from the next in message ids.
+    pub episode: u64,
+    pub key: PlanKey,
     /// The period of the figure judged.
-    pub period: crate::period::Period,
-    pub judgement: crate::trajectory::Judgement,
-    pub target: crate::percent::Percent,
+    pub period: Period,
+    pub judgement: Judgement,
+    pub target: Option<Percent>,
     /// The indicator's owners, who hear about it.
-    pub departments: Vec<crate::ids::DepartmentCode>,
-    pub at: chrono::DateTime<chrono::Utc>,
+    pub departments: Vec<DepartmentCode>,
+    pub at: DateTime<Utc>,
 }
 
-/// How an (indicator, org unit) stood when last judged, with its alert bookkeeping.
+/// How a plan's (indicator, unit) stood when last judged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Standing {
-    /// The period of the figure judged: the latest with a value.
-    pub period: crate::period::Period,
-    pub judgement: crate::trajectory::Judgement,
-    pub target: crate::percent::Percent,
-    /// The alert firing now for this key, if any.
-    pub open_alert: Option<String>,
-    /// How many alerts this key has fired: numbers the next alert id.
-    pub alerts_fired: u64,
-    pub judged_at: chrono::DateTime<chrono::Utc>,
+    /// The period of the figure judged: the latest with a value within the plan, or its final one.
+    pub period: Period,
+    pub judgement: Judgement,
+    pub target: Option<Percent>,
+    pub judged_at: DateTime<Utc>,
 }

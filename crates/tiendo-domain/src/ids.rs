@@ -60,6 +60,11 @@ token_id!(
     DepartmentCode,
     "department"
 );
+token_id!(
+    /// A plan's id, e.g. `an_giang_2025`.
+    PlanId,
+    "plan"
+);
 
 /// A department's id for one observation: 1 to 128 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

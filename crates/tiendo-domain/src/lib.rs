@@ -11,14 +11,16 @@
 //! - [`ids`]: validated identifiers (`IndicatorId`, `OrgUnitCode`, `DepartmentCode`, `EventId`).
 //! - [`percent`]: [`Percent`], a share within 0..=100.
 //! - [`period`]: `YYYY`, `YYYY-Qn`, `YYYY-MM` periods and their end dates.
-//! - [`catalog`]: the indicator catalog and organisation tree, loaded from TOML.
+//! - [`catalog`]: departments, indicators, the tree and the plans, loaded from TOML.
+//! - [`tree`]: the organisation tree with dates: units and links valid from one date to another.
+//! - [`plan`]: plans: a territory, and per indicator a baseline and a goal (target, comparator, date).
 //! - [`reason`]: the rejection reason codes (a wire contract).
 //! - [`observation`]: a checked [`Observation`] and the [`observation::Figure`] it reports.
 //! - [`validate`]: turns what a department submitted into an `Observation` or a refusal.
 //! - [`figure`]: figure keys, a unit's figure as aggregation keeps it, a figure's versions.
 //! - [`rollup`]: how a child's figure contributes to its parent's roll-up.
-//! - [`trajectory`]: expected value on the path from baseline to target, and the status.
-//! - [`alert`]: alert states and alert ids.
+//! - [`trajectory`]: expected value on the path from baseline to target, the status, the verdict.
+//! - [`alert`]: what alerting judges (a plan's key), alert kinds, states and ids.
 
 pub mod alert;
 pub mod catalog;
@@ -27,15 +29,19 @@ pub mod ids;
 pub mod observation;
 pub mod percent;
 pub mod period;
+pub mod plan;
 pub mod reason;
 pub mod rollup;
 pub mod trajectory;
+pub mod tree;
 pub mod validate;
 
-pub use catalog::{Catalog, CatalogError, Comparator, Indicator};
+pub use alert::PlanKey;
+pub use catalog::{Catalog, CatalogError, Indicator};
 pub use figure::{FigureKey, UnitKey};
-pub use ids::{DepartmentCode, EventId, IndicatorId, OrgUnitCode};
+pub use ids::{DepartmentCode, EventId, IndicatorId, OrgUnitCode, PlanId};
 pub use observation::{Observation, Position};
 pub use percent::Percent;
 pub use period::{Frequency, Period};
+pub use plan::{Comparator, Plan};
 pub use reason::RejectReason;

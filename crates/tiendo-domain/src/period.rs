@@ -96,6 +96,16 @@ impl Period {
         first_of_next.and_then(|d| d.pred_opt()).expect("parse() only builds valid periods")
     }
 
+    /// The period of kind `frequency` that holds `date`.
+    pub fn containing(date: NaiveDate, frequency: Frequency) -> Period {
+        let (y, m) = (date.year(), date.month() as u8);
+        match frequency {
+            Frequency::Yearly => Period::Year(y),
+            Frequency::Quarterly => Period::Quarter(y, (m - 1) / 3 + 1),
+            Frequency::Monthly => Period::Month(y, m),
+        }
+    }
+
     /// True when the period has not begun on `today`.
     pub fn is_after(self, today: NaiveDate) -> bool {
         self.start() > today
@@ -187,6 +197,15 @@ mod tests {
         assert_eq!("2024-02".parse::<Period>().unwrap().end(), d("2024-02-29"));
         assert_eq!("2023-02".parse::<Period>().unwrap().end(), d("2023-02-28"));
         assert_eq!("2024-12".parse::<Period>().unwrap().end(), d("2024-12-31"));
+    }
+
+    #[test]
+    fn the_period_holding_a_date_is_of_the_frequency_asked() {
+        let at = d("2025-12-31");
+        assert_eq!(Period::containing(at, Frequency::Monthly).to_string(), "2025-12");
+        assert_eq!(Period::containing(at, Frequency::Quarterly).to_string(), "2025-Q4");
+        assert_eq!(Period::containing(at, Frequency::Yearly).to_string(), "2025");
+        assert_eq!(Period::containing(d("2024-04-01"), Frequency::Quarterly).to_string(), "2024-Q2");
     }
 
     #[test]

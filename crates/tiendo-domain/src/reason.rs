@@ -11,8 +11,10 @@ pub enum RejectReason {
     InvalidField,
     /// The indicator is not in the catalog.
     UnknownIndicator,
-    /// The organisation unit is not in the catalog's tree.
+    /// The organisation unit is not in the catalog's tree, at any date.
     UnknownOrgUnit,
+    /// The catalog knows the unit, but not on the period's end date (retired, or not yet formed).
+    InactiveOrgUnit,
     /// The department does not own the indicator, or is not a known department.
     Forbidden,
     /// The period has not begun yet.
@@ -24,11 +26,12 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, in documentation order.
-    pub const ALL: [RejectReason; 7] = [
+    pub const ALL: [RejectReason; 8] = [
         RejectReason::Malformed,
         RejectReason::InvalidField,
         RejectReason::UnknownIndicator,
         RejectReason::UnknownOrgUnit,
+        RejectReason::InactiveOrgUnit,
         RejectReason::Forbidden,
         RejectReason::FuturePeriod,
         RejectReason::OutOfRange,
@@ -41,6 +44,7 @@ impl RejectReason {
             RejectReason::InvalidField => "invalid_field",
             RejectReason::UnknownIndicator => "unknown_indicator",
             RejectReason::UnknownOrgUnit => "unknown_org_unit",
+            RejectReason::InactiveOrgUnit => "inactive_org_unit",
             RejectReason::Forbidden => "forbidden",
             RejectReason::FuturePeriod => "future_period",
             RejectReason::OutOfRange => "out_of_range",

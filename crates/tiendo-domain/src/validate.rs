@@ -4,11 +4,12 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::catalog::Catalog;
-use crate::ids::EventId;
+use crate::ids::{EventId, OrgUnitCode};
 use crate::observation::{Figure, Observation, ObservationParts, Position};
 use crate::percent::Percent;
 use crate::period::Period;
 use crate::reason::{Refusal, RejectReason};
+use crate::tree::{OrgUnit, Tree};
 
 /// Largest count accepted: beyond 2^53 a count cannot be carried exactly as a JSON number.
 pub const MAX_COUNT: f64 = 9_007_199_254_740_992.0;
@@ -91,9 +92,13 @@ pub fn validate(
     if raw.org_unit.is_empty() {
         return Err(refuse(InvalidField, "org_unit is required, e.g. \"89\" for the province"));
     }
-    let unit = catalog.find_unit(raw.org_unit).ok_or_else(|| {
-        refuse(UnknownOrgUnit, format!("org_unit `{}` is not in the organisation tree", quote(raw.org_unit)))
-    })?;
+    let unknown =
+        || refuse(UnknownOrgUnit, format!("org_unit `{}` is not in the organisation tree", quote(raw.org_unit)));
+    let code = OrgUnitCode::parse(raw.org_unit).map_err(|_| unknown())?;
+    let records = catalog.tree().records(&code);
+    if records.is_empty() {
+        return Err(unknown());
+    }
 
     let period: Period =
         raw.period.parse().map_err(|e: crate::period::PeriodError| refuse(InvalidField, e.to_string()))?;
@@ -111,6 +116,9 @@ pub fn validate(
     }
     if period.is_after(today) {
         return Err(refuse(FuturePeriod, format!("period {period} has not begun yet (today is {today})")));
+    }
+    if catalog.tree().unit_at(&code, period.end()).is_none() {
+        return Err(refuse(InactiveOrgUnit, inactive(catalog.tree(), records, period)));
     }
 
     let figure = figure(raw.value, raw.numerator, raw.denominator)?;
@@ -132,7 +140,7 @@ pub fn validate(
         event_id,
         department: department.code.clone(),
         indicator: indicator.id.clone(),
-        org_unit: unit.code.clone(),
+        org_unit: code,
         period,
         figure,
         reported_at,
@@ -140,6 +148,33 @@ pub fn validate(
         position: receipt.position,
         note: raw.note.to_owned(),
     }))
+}
+
+/// Most successors a rejection names one by one.
+const SUCCESSORS_NAMED: usize = 6;
+
+/// Why a known unit cannot report `period`: when it was a unit, and for a retired one, the
+/// units that took over.
+fn inactive(tree: &Tree, records: &[OrgUnit], period: Period) -> String {
+    let end = period.end();
+    let spans: Vec<String> = records.iter().map(|r| format!("{} {}", r.name, r.valid)).collect();
+    let mut detail = format!(
+        "org_unit `{}` is not a unit on {end}, the end of period {period}: it is {}",
+        records[0].code,
+        spans.join("; ")
+    );
+    if let Some(retired) = records.iter().rfind(|r| r.valid.to.is_some_and(|to| to <= end)) {
+        let successors = tree.successors(retired);
+        if !successors.is_empty() {
+            let named: Vec<String> =
+                successors.iter().take(SUCCESSORS_NAMED).map(|u| format!("{} {}", u.code, u.name)).collect();
+            detail += &format!("; report for the units that took over: {}", named.join(", "));
+            if successors.len() > SUCCESSORS_NAMED {
+                detail += &format!(" and {} more", successors.len() - SUCCESSORS_NAMED);
+            }
+        }
+    }
+    detail
 }
 
 fn count(name: &str, v: f64) -> Result<u64, Refusal> {
@@ -257,6 +292,7 @@ mod tests {
         assert_eq!(reason("doh", |_| {}), Forbidden);
         assert_eq!(reason("nobody", |_| {}), Forbidden);
         assert_eq!(reason("dic", |r| r.org_unit = "999".into()), UnknownOrgUnit);
+        assert_eq!(reason("dic", |r| r.period = "2025-09".into()), InactiveOrgUnit);
         assert_eq!(reason("dic", |r| r.period = "2024-13".into()), InvalidField);
         assert_eq!(reason("dic", |r| r.period = "2024-Q2".into()), InvalidField);
         assert_eq!(reason("dic", |r| r.period = "2027-01".into()), FuturePeriod);
@@ -291,8 +327,26 @@ mod tests {
     }
 
     #[test]
+    fn a_unit_reports_only_while_it_exists_and_a_retired_one_names_its_successors() {
+        let r = check("dic", |r| r.period = "2025-09".into()).unwrap_err();
+        assert_eq!(r.reason, RejectReason::InactiveOrgUnit);
+        assert!(r.detail.contains("`883` is not a unit on 2025-09-30"), "{}", r.detail);
+        assert!(r.detail.contains("Long Xuyên until 2025-06-30"), "{}", r.detail);
+        assert!(r.detail.contains("30292 Phường Bình Đức"), "{}", r.detail);
+        // A code kept from old Kiên Giang exists only from the reform.
+        let r = check("dic", |r| (r.org_unit, r.period) = ("31006".into(), "2025-03".into())).unwrap_err();
+        assert_eq!(r.reason, RejectReason::InactiveOrgUnit);
+        assert!(r.detail.contains("from 2025-07-01"), "{}", r.detail);
+        assert!(check("dic", |r| (r.org_unit, r.period) = ("31006".into(), "2025-09".into())).is_ok());
+        assert!(check("dic", |r| (r.org_unit, r.period) = ("30292".into(), "2025-03".into())).is_ok());
+        assert!(check("dic", |r| (r.org_unit, r.period) = ("30292".into(), "2025-09".into())).is_ok());
+    }
+
+    #[test]
     fn the_current_period_is_accepted_but_not_the_next() {
-        assert!(check("dic", |r| r.period = "2026-11".into()).is_ok());
-        assert_eq!(reason("dic", |r| r.period = "2026-12".into()), RejectReason::FuturePeriod);
+        // A unit of the new province: the district of `raw()` is retired by then.
+        assert!(check("dic", |r| (r.org_unit, r.period) = ("30292".into(), "2026-11".into())).is_ok());
+        let next = |r: &mut Raw| (r.org_unit, r.period) = ("30292".into(), "2026-12".into());
+        assert_eq!(reason("dic", next), RejectReason::FuturePeriod);
     }
 }

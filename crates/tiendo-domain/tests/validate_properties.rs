@@ -40,7 +40,7 @@ impl Fault {
 fn fault() -> impl Strategy<Value = Fault> {
     let catalog = Catalog::built_in();
     let known_indicators: Vec<String> = catalog.indicators().map(|i| i.id.to_string()).collect();
-    let known_units: Vec<String> = catalog.units().map(|u| u.code.to_string()).collect();
+    let known_units: Vec<String> = catalog.tree().all().map(|u| u.code.to_string()).collect();
     prop_oneof![
         prop_oneof![Just(String::new()), "[a-z]{129,300}", "[a-z]{0,5}[\u{0}-\u{1f}][a-z]{0,5}"]
             .prop_map(Fault::EventId),

@@ -170,12 +170,14 @@ impl From<&Transition> for v1::Alert {
             org_unit: t.key.org_unit.to_string(),
             period: t.period.to_string(),
             value: t.judgement.value.get(),
-            expected: t.judgement.expected,
-            gap: t.judgement.gap,
-            target: t.target.get(),
+            // Alerts fire on `behind` and `missed`, which only a plan with a target gives.
+            expected: t.judgement.expected.unwrap_or_default(),
+            gap: t.judgement.gap.unwrap_or_default(),
+            target: t.target.map(Percent::get).unwrap_or_default(),
             status: t.judgement.status.as_str().to_owned(),
             at: timestamp(t.at),
             departments: t.departments.iter().map(|d| d.to_string()).collect(),
+            plan: t.key.plan.to_string(),
         }
     }
 }

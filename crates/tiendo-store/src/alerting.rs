@@ -1,4 +1,4 @@
-//! Alerting's tables: the latest version of every figure it was told about, how each
+//! Alerting's tables: the latest version of every figure it was told about, how each plan's
 //! (indicator, org unit) stands, every alert and the history of each.
 //!
 //! Reads and writes go by the batch (a few statements per few hundred rows), never a query
@@ -7,17 +7,17 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Alias, Condition, Expr, JoinType, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
 };
-use tiendo_domain::alert::{AlertState, Standing, Transition};
+use tiendo_domain::alert::{AlertState, PlanKey, Standing, Transition};
 use tiendo_domain::figure::FigureVersion;
 use tiendo_domain::trajectory::{Judgement, Status};
-use tiendo_domain::{FigureKey, IndicatorId, OrgUnitCode, Percent, Period, UnitKey};
+use tiendo_domain::{FigureKey, IndicatorId, OrgUnitCode, Percent, Period, PlanId, UnitKey};
 
-use crate::entity::{alert, alert_event, alert_figure, alert_state};
+use crate::entity::{alert, alert_event, alert_figure, standing};
 use crate::error::StoreError;
 use crate::keys::any_key;
 use crate::{parse_key, parse_time, time, ROWS_PER_STATEMENT};
@@ -114,12 +114,14 @@ pub struct Latest {
     pub value: Percent,
 }
 
-/// The figure of the latest period with a value of each key, in a few queries: each key
-/// (a `VALUES` list) joined to its figure whose period ends last, found through the
-/// `alert_figures_latest` index rather than by reading every period of the key.
+/// The figure of the latest period with a value, ending on `until` at the latest, of each
+/// key, in a few queries: each key (a `VALUES` list) joined to its figure whose period ends
+/// last, found through the `alert_figures_latest` index rather than by reading every period
+/// of the key.
 pub async fn latest_figures<C: ConnectionTrait>(
     db: &C,
     keys: &[UnitKey],
+    until: NaiveDate,
 ) -> Result<HashMap<UnitKey, Latest>, StoreError> {
     use alert_figure::Column as F;
     use alert_figure::Entity as Figures;
@@ -130,13 +132,18 @@ pub async fn latest_figures<C: ConnectionTrait>(
             .add(Expr::col((table.clone(), F::Indicator)).equals((k.clone(), indicator.clone())))
             .add(Expr::col((table.clone(), F::OrgUnit)).equals((k.clone(), unit.clone())))
     };
+    let until = until.to_string();
     let f = Alias::new("f");
     let mut rows: HashMap<(String, String), alert_figure::Model> = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         let last_end = Query::select()
             .expr(Expr::col((g.clone(), F::PeriodEnd)).max())
             .from_as(Figures, g.clone())
-            .cond_where(of_key(&g).add(Expr::col((g.clone(), F::Value)).is_not_null()))
+            .cond_where(
+                of_key(&g)
+                    .add(Expr::col((g.clone(), F::Value)).is_not_null())
+                    .add(Expr::col((g.clone(), F::PeriodEnd)).lte(until.as_str())),
+            )
             .to_owned();
         let values = chunk.iter().map(|k| (k.indicator.to_string(), k.org_unit.to_string()));
         let query = Query::select()
@@ -155,11 +162,33 @@ pub async fn latest_figures<C: ConnectionTrait>(
             }
         }
     }
-    rows.into_iter()
-        .map(|((i, u), m)| {
-            let value = m.value.ok_or_else(|| corrupt("a latest figure without a value"))?;
-            Ok((unit_key(&i, &u)?, Latest { period: m.period.parse().map_err(corrupt)?, value: percent(value)? }))
-        })
+    rows.into_iter().map(|((i, u), m)| Ok((unit_key(&i, &u)?, latest(&m)?))).collect()
+}
+
+fn latest(m: &alert_figure::Model) -> Result<Latest, StoreError> {
+    let value = m.value.ok_or_else(|| corrupt("a figure without a value"))?;
+    Ok(Latest { period: m.period.parse().map_err(corrupt)?, value: percent(value)? })
+}
+
+/// Every figure with a value of one key, ending on `until` at the latest, latest first: for
+/// the rare key whose latest figure belongs to a unit that had the same code at another time.
+pub async fn figures_until<C: ConnectionTrait>(
+    db: &C,
+    key: &UnitKey,
+    until: NaiveDate,
+) -> Result<Vec<Latest>, StoreError> {
+    use alert_figure::Column as F;
+    alert_figure::Entity::find()
+        .filter(F::Indicator.eq(key.indicator.as_str()))
+        .filter(F::OrgUnit.eq(key.org_unit.as_str()))
+        .filter(F::Value.is_not_null())
+        .filter(F::PeriodEnd.lte(until.to_string()))
+        .order_by_desc(F::PeriodEnd)
+        .order_by_desc(F::Period)
+        .all(db)
+        .await?
+        .iter()
+        .map(latest)
         .collect()
 }
 
@@ -174,35 +203,39 @@ pub async fn first_figure<C: ConnectionTrait>(db: &C, key: &UnitKey) -> Result<O
         .order_by_asc(F::Period)
         .one(db)
         .await?;
-    first
-        .and_then(|f| f.value.map(|v| (f.period, v)))
-        .map(|(p, v)| Ok(Latest { period: p.parse().map_err(corrupt)?, value: percent(v)? }))
-        .transpose()
+    first.as_ref().map(latest).transpose()
 }
 
-fn standing(m: alert_state::Model) -> Result<(UnitKey, Standing), StoreError> {
+fn plan_key(plan: &str, indicator: &str, org_unit: &str) -> Result<PlanKey, StoreError> {
+    let u = unit_key(indicator, org_unit)?;
+    Ok(PlanKey { plan: PlanId::parse(plan).map_err(corrupt)?, indicator: u.indicator, org_unit: u.org_unit })
+}
+
+fn standing(m: standing::Model) -> Result<(PlanKey, Standing), StoreError> {
     let status = Status::parse(&m.status).ok_or_else(|| corrupt(format!("status `{}`", m.status)))?;
     Ok((
-        unit_key(&m.indicator, &m.org_unit)?,
+        plan_key(&m.plan, &m.indicator, &m.org_unit)?,
         Standing {
             period: m.period.parse().map_err(corrupt)?,
             judgement: Judgement { value: percent(m.value)?, expected: m.expected, gap: m.gap, status },
-            target: percent(m.target)?,
-            open_alert: m.open_alert_id,
-            alerts_fired: m.alerts_fired as u64,
+            target: m.target.map(percent).transpose()?,
             judged_at: parse_time(&m.judged_at)?,
         },
     ))
 }
 
 /// How each of these keys stood when last judged.
-pub async fn standings<C: ConnectionTrait>(db: &C, keys: &[UnitKey]) -> Result<HashMap<UnitKey, Standing>, StoreError> {
-    use alert_state::Column as S;
+pub async fn standings<C: ConnectionTrait>(db: &C, keys: &[PlanKey]) -> Result<HashMap<PlanKey, Standing>, StoreError> {
+    use standing::Column as S;
     let mut out = HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let texts: Vec<[String; 2]> = chunk.iter().map(|k| [k.indicator.to_string(), k.org_unit.to_string()]).collect();
-        let rows = alert_state::Entity::find()
-            .filter(any_key([S::Indicator, S::OrgUnit], texts.iter().map(|[i, u]| [i.as_str(), u.as_str()])))
+    for chunk in keys.chunks(ROWS_PER_STATEMENT / 2) {
+        let texts: Vec<[String; 3]> =
+            chunk.iter().map(|k| [k.plan.to_string(), k.indicator.to_string(), k.org_unit.to_string()]).collect();
+        let rows = standing::Entity::find()
+            .filter(any_key(
+                [S::Plan, S::Indicator, S::OrgUnit],
+                texts.iter().map(|[p, i, u]| [p.as_str(), i.as_str(), u.as_str()]),
+            ))
             .all(db)
             .await?;
         for m in rows {
@@ -214,43 +247,89 @@ pub async fn standings<C: ConnectionTrait>(db: &C, keys: &[UnitKey]) -> Result<H
 }
 
 /// How every judged key stands.
-pub async fn all_standings<C: ConnectionTrait>(db: &C) -> Result<Vec<(UnitKey, Standing)>, StoreError> {
-    alert_state::Entity::find().all(db).await?.into_iter().map(standing).collect()
+pub async fn all_standings<C: ConnectionTrait>(db: &C) -> Result<Vec<(PlanKey, Standing)>, StoreError> {
+    standing::Entity::find().all(db).await?.into_iter().map(standing).collect()
+}
+
+/// An alert's state and how many times it has fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertRecord {
+    pub state: AlertState,
+    pub episodes: u64,
+}
+
+/// The alerts with these ids that exist.
+pub async fn alerts<C: ConnectionTrait>(db: &C, ids: &[String]) -> Result<HashMap<String, AlertRecord>, StoreError> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let rows = alert::Entity::find()
+            .filter(alert::Column::AlertId.is_in(chunk.iter().map(String::as_str)))
+            .all(db)
+            .await?;
+        for m in rows {
+            let state = AlertState::parse(&m.state).ok_or_else(|| corrupt(format!("alert state `{}`", m.state)))?;
+            out.insert(m.alert_id, AlertRecord { state, episodes: m.episodes as u64 });
+        }
+    }
+    Ok(out)
+}
+
+/// The ids of every alert firing now.
+pub async fn firing<C: ConnectionTrait>(db: &C) -> Result<Vec<String>, StoreError> {
+    let ids: Vec<String> = alert::Entity::find()
+        .select_only()
+        .column(alert::Column::AlertId)
+        .filter(alert::Column::State.eq(AlertState::Firing.as_str()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(ids)
 }
 
 /// What judging a batch changed: the new standings, and the alerts that fired or resolved.
 #[derive(Debug, Default)]
 pub struct Judged {
-    pub standings: Vec<(UnitKey, Standing)>,
+    pub standings: Vec<(PlanKey, Standing)>,
     pub transitions: Vec<Transition>,
 }
 
 /// Writes what judging a batch changed, at `now`.
 pub async fn save<C: ConnectionTrait>(db: &C, judged: &Judged, now: DateTime<Utc>) -> Result<(), StoreError> {
     let now = time(now);
+    use alert::Column as A;
     let fired: Vec<alert::ActiveModel> = judged
         .transitions
         .iter()
         .filter(|t| t.state == AlertState::Firing)
         .map(|t| alert::ActiveModel {
             alert_id: Set(t.alert_id.clone()),
+            plan: Set(t.key.plan.to_string()),
             indicator: Set(t.key.indicator.to_string()),
             org_unit: Set(t.key.org_unit.to_string()),
+            kind: Set(t.kind.as_str().to_owned()),
             state: Set(AlertState::Firing.as_str().to_owned()),
+            episodes: Set(t.episode as i64),
             fired_at: Set(now.clone()),
             resolved_at: Set(None),
         })
         .collect();
-    for chunk in fired.chunks(ROWS_PER_STATEMENT) {
-        alert::Entity::insert_many(chunk.iter().cloned()).exec_without_returning(db).await?;
+    for chunk in fired.chunks(ROWS_PER_STATEMENT / 4) {
+        alert::Entity::insert_many(chunk.iter().cloned())
+            .on_conflict(
+                OnConflict::column(A::AlertId)
+                    .update_columns([A::State, A::Episodes, A::FiredAt, A::ResolvedAt])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
     }
     let resolved: Vec<&str> =
         judged.transitions.iter().filter(|t| t.state == AlertState::Resolved).map(|t| t.alert_id.as_str()).collect();
     for chunk in resolved.chunks(ROWS_PER_STATEMENT) {
         alert::Entity::update_many()
-            .col_expr(alert::Column::State, Expr::value(AlertState::Resolved.as_str()))
-            .col_expr(alert::Column::ResolvedAt, Expr::value(now.as_str()))
-            .filter(alert::Column::AlertId.is_in(chunk.iter().copied()))
+            .col_expr(A::State, Expr::value(AlertState::Resolved.as_str()))
+            .col_expr(A::ResolvedAt, Expr::value(now.as_str()))
+            .filter(A::AlertId.is_in(chunk.iter().copied()))
             .exec(db)
             .await?;
     }
@@ -262,8 +341,8 @@ pub async fn save<C: ConnectionTrait>(db: &C, judged: &Judged, now: DateTime<Utc
             state: Set(t.state.as_str().to_owned()),
             period: Set(t.period.to_string()),
             value: Set(t.judgement.value.get()),
-            expected: Set(t.judgement.expected),
-            gap: Set(t.judgement.gap),
+            expected: Set(t.judgement.expected.unwrap_or_default()),
+            gap: Set(t.judgement.gap.unwrap_or_default()),
             status: Set(t.judgement.status.as_str().to_owned()),
             at: Set(now.clone()),
             ..Default::default()
@@ -272,11 +351,12 @@ pub async fn save<C: ConnectionTrait>(db: &C, judged: &Judged, now: DateTime<Utc
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
         alert_event::Entity::insert_many(chunk.iter().cloned()).exec_without_returning(db).await?;
     }
-    use alert_state::Column as S;
-    let states: Vec<alert_state::ActiveModel> = judged
+    use standing::Column as S;
+    let standings: Vec<standing::ActiveModel> = judged
         .standings
         .iter()
-        .map(|(k, s)| alert_state::ActiveModel {
+        .map(|(k, s)| standing::ActiveModel {
+            plan: Set(k.plan.to_string()),
             indicator: Set(k.indicator.to_string()),
             org_unit: Set(k.org_unit.to_string()),
             period: Set(s.period.to_string()),
@@ -284,17 +364,15 @@ pub async fn save<C: ConnectionTrait>(db: &C, judged: &Judged, now: DateTime<Utc
             value: Set(s.judgement.value.get()),
             expected: Set(s.judgement.expected),
             gap: Set(s.judgement.gap),
-            target: Set(s.target.get()),
+            target: Set(s.target.map(Percent::get)),
             status: Set(s.judgement.status.as_str().to_owned()),
-            open_alert_id: Set(s.open_alert.clone()),
-            alerts_fired: Set(s.alerts_fired as i64),
             judged_at: Set(time(s.judged_at)),
         })
         .collect();
-    for chunk in states.chunks(ROWS_PER_STATEMENT) {
-        alert_state::Entity::insert_many(chunk.iter().cloned())
+    for chunk in standings.chunks(ROWS_PER_STATEMENT / 2) {
+        standing::Entity::insert_many(chunk.iter().cloned())
             .on_conflict(
-                OnConflict::columns([S::Indicator, S::OrgUnit])
+                OnConflict::columns([S::Plan, S::Indicator, S::OrgUnit])
                     .update_columns([
                         S::Period,
                         S::PeriodEnd,
@@ -303,8 +381,6 @@ pub async fn save<C: ConnectionTrait>(db: &C, judged: &Judged, now: DateTime<Utc
                         S::Gap,
                         S::Target,
                         S::Status,
-                        S::OpenAlertId,
-                        S::AlertsFired,
                         S::JudgedAt,
                     ])
                     .to_owned(),

@@ -1,6 +1,8 @@
 //! `tiendo demo`: a scripted 2023–2025 story of An Giang's departments reporting, from the
-//! seed's baselines, run through the real pipeline on an embedded SQLite database, printing
-//! alerts and rejections as they happen and the trajectory table at each step.
+//! seed's baselines, across the 1 July 2025 reform (districts, then the old communes, then the
+//! units of the new province), to the 2025 plan's verdict on each indicator. It runs through
+//! the real pipeline on an embedded SQLite database, printing alerts and rejections as they
+//! happen and the status table at each step.
 //!
 //! It uses its own subject prefix and a fresh database, so it never touches a real
 //! deployment's data on the same NATS server, and removes its streams when done.
@@ -12,7 +14,8 @@ use anyhow::Context as _;
 use serde_json::{json, Value};
 use tiendo_bus::names::header;
 use tiendo_bus::StreamKind;
-use tiendo_domain::OrgUnitCode;
+use tiendo_domain::trajectory::Status;
+use tiendo_domain::{Catalog, OrgUnitCode, Period};
 use tiendo_proto::v1::{Alert, Rejection};
 use tiendo_settings::Settings;
 use tiendo_testkit::nats::{self, NatsServer};
@@ -21,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{status, Up};
 
-/// Adults (15+) per district, for the smartphone counts.
+/// Adults (15+) per district, for the smartphone counts; a district's communes share its adults.
 const DISTRICTS: [(&str, u64); 11] = [
     ("883", 220_000),
     ("884", 110_000),
@@ -36,88 +39,149 @@ const DISTRICTS: [(&str, u64); 11] = [
     ("894", 140_000),
 ];
 
-/// One step of the story: a month, and the smartphone share of each district that month.
+/// Who reports the smartphone figures in a step: the tree changed under the departments.
+#[derive(Clone, Copy)]
+enum Reporters {
+    /// The eleven districts of old An Giang (until the reform).
+    Districts,
+    /// The 155 communes of old An Giang, as the district level was being wound up.
+    OldCommunes,
+    /// The 102 units of the new An Giang (code 91), from 1 July 2025.
+    NewUnits,
+}
+
+/// One step of the story: a month, who reports, and the figures.
 struct Step {
     month: &'static str,
     headline: &'static str,
-    /// Share (percent) for every district but the laggards.
+    reporters: Reporters,
+    /// Smartphone share (percent) for every unit but the laggards.
     typical: f64,
-    /// (district, share) exceptions.
+    /// (district, share) exceptions; a district's communes share its figure.
     laggards: &'static [(&'static str, f64)],
-    /// SMEs on digital platforms, province-level percentage from the dpi.
-    sme: Option<f64>,
-    /// Telehealth users, province-level percentage from the doh (no baseline in the catalog).
-    telehealth: Option<f64>,
+    /// Province-level percentages: (department, indicator, value).
+    province: &'static [(&'static str, &'static str, f64)],
 }
 
-const STORY: [Step; 6] = [
+const STORY: [Step; 8] = [
     Step {
         month: "2023-06",
         headline: "mid-2023: districts report smartphone ownership; first SME and telehealth figures",
+        reporters: Reporters::Districts,
         typical: 68.3,
         laggards: &[("891", 67.6)],
-        sme: Some(32.5),
-        telehealth: Some(8.0),
+        province: &[("dpi", "sme_digital_platforms", 32.5), ("doh", "telehealth_adults", 8.0)],
     },
     Step {
         month: "2023-12",
         headline: "end of 2023: Tri Tôn (891) stalls",
+        reporters: Reporters::Districts,
         typical: 70.8,
         laggards: &[("891", 68.0)],
-        sme: None,
-        telehealth: None,
+        province: &[],
     },
     Step {
         month: "2024-06",
         headline: "mid-2024: Châu Phú (889) and Chợ Mới (893) stall too; the province falls behind",
+        reporters: Reporters::Districts,
         typical: 73.4,
         laggards: &[("891", 68.5), ("889", 68.5), ("893", 67.5)],
-        sme: Some(37.0),
-        telehealth: Some(15.0),
+        province: &[("dpi", "sme_digital_platforms", 37.0), ("doh", "telehealth_adults", 15.0)],
     },
     Step {
         month: "2024-12",
         headline: "end of 2024: a campaign starts to pay off; the province recovers",
+        reporters: Reporters::Districts,
         typical: 75.8,
         laggards: &[("891", 71.0), ("889", 74.0), ("893", 74.2)],
-        sme: None,
-        telehealth: None,
+        province: &[("dic", "fiber_households", 79.3), ("dic", "online_public_services_adults", 38.0)],
+    },
+    Step {
+        month: "2025-03",
+        headline: "early 2025: the districts are being wound up; the old communes report",
+        reporters: Reporters::OldCommunes,
+        typical: 77.0,
+        laggards: &[("891", 75.6)],
+        province: &[],
     },
     Step {
         month: "2025-06",
-        headline: "mid-2025: the province is back on its path",
+        headline: "mid-2025, the last month before the reform: the province is back on its path",
+        reporters: Reporters::OldCommunes,
         typical: 78.0,
-        laggards: &[("891", 75.0)],
-        sme: Some(47.5),
-        telehealth: Some(26.0),
+        laggards: &[("891", 77.0)],
+        province: &[
+            ("dpi", "sme_digital_platforms", 47.5),
+            ("doh", "telehealth_adults", 26.0),
+            ("dic", "online_public_services_adults", 44.0),
+        ],
+    },
+    Step {
+        month: "2025-09",
+        headline: "1 July 2025: districts abolished; the 102 units of the new An Giang (91) report",
+        reporters: Reporters::NewUnits,
+        typical: 79.4,
+        laggards: &[],
+        province: &[],
     },
     Step {
         month: "2025-12",
-        headline: "end of 2025: targets met",
+        headline: "end of 2025: the deadline; the plan's verdict on each indicator",
+        reporters: Reporters::NewUnits,
         typical: 80.6,
-        laggards: &[("891", 80.2)],
-        sme: Some(51.0),
-        telehealth: Some(31.0),
+        laggards: &[],
+        province: &[
+            ("dpi", "sme_digital_platforms", 51.0),
+            ("doh", "telehealth_adults", 31.0),
+            ("dic", "fiber_households", 79.6),
+            ("dic", "online_public_services_adults", 50.0),
+            ("tax", "einvoice_businesses", 98.5),
+        ],
     },
 ];
 
-fn smartphone_reports(step: &Step) -> Vec<Value> {
-    DISTRICTS
-        .iter()
-        .map(|(code, adults)| {
-            let share = step.laggards.iter().find(|(c, _)| c == code).map(|(_, s)| *s).unwrap_or(step.typical);
+/// The smartphone reports of a step, one per reporting unit, as counts.
+fn smartphone_reports(catalog: &Catalog, step: &Step) -> anyhow::Result<Vec<Value>> {
+    let period: Period = step.month.parse()?;
+    let date = period.end();
+    let tree = catalog.tree();
+    let share_of =
+        |district: &str| step.laggards.iter().find(|(c, _)| *c == district).map(|(_, s)| *s).unwrap_or(step.typical);
+    let mut units: Vec<(String, u64, f64)> = Vec::new();
+    match step.reporters {
+        Reporters::Districts => {
+            units.extend(DISTRICTS.iter().map(|(code, adults)| (code.to_string(), *adults, share_of(code))));
+        }
+        Reporters::OldCommunes => {
+            for (district, adults) in DISTRICTS {
+                let communes = tree.children_at(&OrgUnitCode::parse(district)?, date);
+                let each = adults / communes.len().max(1) as u64;
+                units.extend(communes.into_iter().map(|c| (c.to_string(), each, share_of(district))));
+            }
+        }
+        Reporters::NewUnits => {
+            for unit in tree.children_at(&OrgUnitCode::parse("91")?, date) {
+                let adults = 8_000 + unit.as_str().parse::<u64>().unwrap_or(0) % 17 * 1_000;
+                units.push((unit.to_string(), adults, step.typical));
+            }
+        }
+    }
+    Ok(units
+        .into_iter()
+        .map(|(code, adults, share)| {
             json!({
                 "event_id": format!("dic-smartphone-{}-{code}", step.month),
                 "indicator": "smartphone_adults",
                 "org_unit": code,
                 "period": step.month,
-                "numerator": (*adults as f64 * share / 100.0).round() as u64,
+                "numerator": (adults as f64 * share / 100.0).round() as u64,
                 "denominator": adults,
             })
         })
-        .collect()
+        .collect())
 }
 
+/// A figure for old An Giang as a whole (code 89: the province, then the territory).
 fn province(department: &str, indicator: &str, month: &str, value: f64) -> Value {
     json!({
         "event_id": format!("{department}-{indicator}-{month}"),
@@ -168,15 +232,15 @@ pub async fn run(mut settings: Settings, out: &mut (impl Write + Send)) -> anyho
         }
     };
 
+    let territory = OrgUnitCode::parse("89")?;
     for (n, step) in STORY.iter().enumerate() {
         writeln!(out, "== {} ==", step.headline)?;
-        publish("dic", Value::Array(smartphone_reports(step)), format!("dic-{}", step.month)).await?;
-        if let Some(v) = step.sme {
-            publish("dpi", province("dpi", "sme_digital_platforms", step.month, v), format!("dpi-{}", step.month))
-                .await?;
-        }
-        if let Some(v) = step.telehealth {
-            publish("doh", province("doh", "telehealth_adults", step.month, v), format!("doh-{}", step.month)).await?;
+        let reports = smartphone_reports(&catalog, step)?;
+        writeln!(out, "   (dic reports smartphone ownership for {} units)", reports.len())?;
+        publish("dic", Value::Array(reports.clone()), format!("dic-{}", step.month)).await?;
+        for (department, indicator, value) in step.province {
+            let msg_id = format!("{department}-{indicator}-{}", step.month);
+            publish(department, province(department, indicator, step.month, *value), msg_id).await?;
         }
         if n == 0 {
             writeln!(out, "   (a few mistakes, as a clerk would make them)")?;
@@ -184,26 +248,33 @@ pub async fn run(mut settings: Settings, out: &mut (impl Write + Send)) -> anyho
             let mut typo = province("dic", "fiber_households", "2023-6", 79.0);
             typo["event_id"] = json!("dic-fiber-2023-6");
             publish("dic", typo, "dic-oops-2".into()).await?;
-            let mut too_many = smartphone_reports(step)[0].clone();
+            let mut too_many = reports[0].clone();
             too_many["event_id"] = json!("dic-smartphone-typo");
             too_many["numerator"] = json!(300_000);
             publish("dic", too_many, "dic-oops-3".into()).await?;
         }
         if n == 2 {
             writeln!(out, "   (dic re-sends the whole 2024-06 batch by mistake: same event ids, nothing changes)")?;
-            publish("dic", Value::Array(smartphone_reports(step)), format!("dic-{}-again", step.month)).await?;
+            publish("dic", Value::Array(reports.clone()), format!("dic-{}-again", step.month)).await?;
             writeln!(out, "   (dic revises Long Xuyên's 2024-06 figure: a new event id replaces the old figure)")?;
-            let mut revision = smartphone_reports(step)[0].clone();
+            let mut revision = reports[0].clone();
             revision["event_id"] = json!("dic-smartphone-2024-06-883-rev1");
             revision["numerator"] = json!(161_000);
             publish("dic", revision, "dic-2024-06-rev1".into()).await?;
+        }
+        if n == 6 {
+            writeln!(out, "   (a clerk still reports Long Xuyên (883), a district the reform retired)")?;
+            let mut retired = reports[0].clone();
+            retired["event_id"] = json!("dic-smartphone-2025-09-883");
+            retired["org_unit"] = json!("883");
+            publish("dic", retired, "dic-2025-09-retired".into()).await?;
         }
         idle::wait_idle(&bus, Duration::from_secs(60)).await?;
         tokio::time::sleep(Duration::from_millis(200)).await;
         for r in rejections.take() {
             writeln!(
                 out,
-                "   REJECTED  to {:<6} event {:<28} {:<14} {}",
+                "   REJECTED  to {:<6} event {:<28} {:<17} {}",
                 r.department,
                 format!("`{}`", r.event_id),
                 r.reason,
@@ -211,10 +282,16 @@ pub async fn run(mut settings: Settings, out: &mut (impl Write + Send)) -> anyho
             )?;
         }
         for a in alerts.take() {
-            let unit = catalog.find_unit(&a.org_unit).map(|u| u.name.as_str()).unwrap_or("");
+            let unit = a
+                .period
+                .parse::<Period>()
+                .ok()
+                .zip(OrgUnitCode::parse(&a.org_unit).ok())
+                .and_then(|(p, code)| catalog.tree().unit_at(&code, p.end()).map(|u| u.name.clone()))
+                .unwrap_or_default();
             writeln!(
                 out,
-                "   ALERT {:<8} {} @ {} {} ({}): {:.1}% against {:.1}% on the path, gap {:+.1} pp, status {}  [{}]",
+                "   ALERT {:<8} {} @ {} {} ({}): {:.1}% against {:.1}%, gap {:+.1} pp, status {}  [{}]",
                 a.state.to_uppercase(),
                 a.indicator,
                 a.org_unit,
@@ -227,20 +304,26 @@ pub async fn run(mut settings: Settings, out: &mut (impl Write + Send)) -> anyho
                 a.alert_id
             )?;
         }
-        let province = OrgUnitCode::parse("89")?;
         let table: Vec<status::Row> = status::rows(&db, &catalog)
             .await?
             .into_iter()
-            .filter(|r| r.org_unit == province || r.status == tiendo_domain::trajectory::Status::Behind)
+            .filter(|r| r.org_unit == territory || r.status == Status::Behind)
             .collect();
-        writeln!(out, "\n{}", indent(&status::render(&table)))?;
+        writeln!(out, "\n{}", indent(&status::render(&catalog, &table)))?;
     }
 
     writeln!(
         out,
-        "== final trajectory table (every unit) ==\n{}",
-        indent(&status::render(&status::rows(&db, &catalog).await?))
+        "== final trajectory table (every unit of every plan) ==\n{}",
+        indent(&status::render(&catalog, &status::rows(&db, &catalog).await?))
     )?;
+    let verdicts: Vec<status::Row> =
+        status::rows(&db, &catalog).await?.into_iter().filter(|r| r.org_unit == territory && r.verdict).collect();
+    writeln!(out, "== the 2025 plan's verdict, indicator by indicator (old An Giang, 89) ==")?;
+    for r in &verdicts {
+        let target = r.target.map(|t| format!("{:.1}%", t.get())).unwrap_or_default();
+        writeln!(out, "   {:<32} {:>6.1}% against {target:<6}  {}", r.indicator.as_str(), r.value.get(), r.status)?;
+    }
     shutdown.cancel();
     running.await.context("joining the services")??;
     for kind in StreamKind::ALL {

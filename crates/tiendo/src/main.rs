@@ -24,7 +24,7 @@ enum Command {
     /// A scripted 2023–2025 story through the real pipeline on SQLite; starts a local
     /// nats-server when none is reachable.
     Demo,
-    /// Print the trajectory table of a running system (reads database.url).
+    /// Print every plan's status table: the verdict where there is one, the current status otherwise (reads database.url).
     Status,
     /// Apply database migrations and exit.
     Migrate,
@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Status => {
             let catalog = tiendo_runtime::load_catalog(&settings)?;
             let db = tiendo_store::connect(&settings.database).await?;
-            print!("{}", tiendo::status::render(&tiendo::status::rows(&db, &catalog).await?));
+            print!("{}", tiendo::status::render(&catalog, &tiendo::status::rows(&db, &catalog).await?));
             Ok(())
         }
         Command::Publish { department, wait, file } => {

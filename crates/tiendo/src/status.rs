@@ -1,69 +1,109 @@
-//! The trajectory table: every (indicator, org unit) as alerting last judged it.
+//! The status table: every plan's (indicator, org unit) as alerting last judged it: the
+//! plan's verdict where its final figure is in, the current status otherwise.
 
+use std::collections::HashSet;
+
+use tiendo_domain::alert::{alert_id, AlertKind};
 use tiendo_domain::trajectory::Status;
-use tiendo_domain::{Catalog, IndicatorId, OrgUnitCode, Percent, Period};
+use tiendo_domain::{Catalog, IndicatorId, OrgUnitCode, Percent, Period, PlanId, PlanKey};
 use tiendo_store::sea_orm::DatabaseConnection;
 
 /// One row of the table.
 #[derive(Debug, Clone)]
 pub struct Row {
+    pub plan: PlanId,
     pub indicator: IndicatorId,
     pub org_unit: OrgUnitCode,
+    /// The unit's name on the period's end date.
     pub unit_name: String,
     pub period: Period,
     pub value: Percent,
-    pub expected: f64,
-    pub gap: f64,
-    pub target: Percent,
+    pub expected: Option<f64>,
+    pub gap: Option<f64>,
+    pub target: Option<Percent>,
     pub status: Status,
-    pub alert: Option<String>,
+    /// True when the status is the plan's verdict on its final period (`achieved` or `missed`).
+    pub verdict: bool,
+    /// The key's alerts firing now.
+    pub alerts: Vec<String>,
 }
 
-/// Reads every judged (indicator, org unit), provinces first within an indicator.
+/// Reads every judged key: by plan, then indicator, the plan's territory first.
 pub async fn rows(db: &DatabaseConnection, catalog: &Catalog) -> anyhow::Result<Vec<Row>> {
+    let firing: HashSet<String> = tiendo_store::alerting::firing(db).await?.into_iter().collect();
+    let tree = catalog.tree();
     let mut rows: Vec<Row> = tiendo_store::alerting::all_standings(db)
         .await?
         .into_iter()
-        .map(|(key, s)| Row {
-            unit_name: catalog.unit(&key.org_unit).map(|u| u.name.clone()).unwrap_or_default(),
-            indicator: key.indicator,
-            org_unit: key.org_unit,
-            period: s.period,
-            value: s.judgement.value,
-            expected: s.judgement.expected,
-            gap: s.judgement.gap,
-            target: s.target,
-            status: s.judgement.status,
-            alert: s.open_alert,
+        .map(|(key, s)| {
+            let date = s.period.end();
+            let closing = catalog
+                .plan(&key.plan)
+                .and_then(|p| p.indicator(&key.indicator))
+                .zip(catalog.indicator(&key.indicator))
+                .is_some_and(|(entry, i)| s.period == entry.final_period(i.reported));
+            let verdict = closing && matches!(s.judgement.status, Status::Achieved | Status::Missed);
+            Row {
+                unit_name: tree.unit_at(&key.org_unit, date).map(|u| u.name.clone()).unwrap_or_default(),
+                alerts: alerts(&key, &firing),
+                plan: key.plan,
+                indicator: key.indicator,
+                org_unit: key.org_unit,
+                period: s.period,
+                value: s.judgement.value,
+                expected: s.judgement.expected,
+                gap: s.judgement.gap,
+                target: s.target,
+                status: s.judgement.status,
+                verdict,
+            }
         })
         .collect();
-    let depth = |code: &OrgUnitCode| catalog.unit(code).map(|u| catalog.ancestors(&u.code).len()).unwrap_or(usize::MAX);
+    let depth = |r: &Row| tree.ancestors_at(&r.org_unit, r.period.end()).len();
     rows.sort_by(|a, b| {
-        (&a.indicator, depth(&a.org_unit), &a.org_unit).cmp(&(&b.indicator, depth(&b.org_unit), &b.org_unit))
+        (&a.plan, &a.indicator, depth(a), &a.org_unit).cmp(&(&b.plan, &b.indicator, depth(b), &b.org_unit))
     });
     Ok(rows)
 }
 
-/// Renders rows as a fixed-width table.
-pub fn render(rows: &[Row]) -> String {
-    let mut out = format!(
-        "{:<30} {:<16} {:<8} {:>7} {:>8} {:>7} {:>7}  {}\n",
-        "indicator", "org unit", "period", "value", "expected", "gap", "target", "status"
-    );
+fn alerts(key: &PlanKey, firing: &HashSet<String>) -> Vec<String> {
+    AlertKind::ALL.iter().map(|k| alert_id(key, *k)).filter(|id| firing.contains(id)).collect()
+}
+
+fn percent(v: Option<f64>, width: usize) -> String {
+    v.map_or_else(|| format!("{:>width$}", "–"), |v| format!("{:>w$.1}%", v, w = width - 1))
+}
+
+/// Renders rows as fixed-width tables, one per plan.
+pub fn render(catalog: &Catalog, rows: &[Row]) -> String {
+    let mut out = String::new();
+    let mut plan: Option<&PlanId> = None;
     for r in rows {
+        if plan != Some(&r.plan) {
+            plan = Some(&r.plan);
+            let about = catalog
+                .plan(&r.plan)
+                .map(|p| format!("{}; territory {}, until {}", p.name, p.scope, p.target_date))
+                .unwrap_or_default();
+            out.push_str(&format!("plan {} ({about})\n", r.plan));
+            out.push_str(&format!(
+                "{:<30} {:<24} {:<8} {:>7} {:>8} {:>7} {:>7}  {}\n",
+                "indicator", "org unit", "period", "value", "expected", "gap", "target", "status"
+            ));
+        }
         let unit = format!("{} {}", r.org_unit, r.unit_name);
-        let unit: String = unit.chars().take(16).collect();
+        let unit: String = unit.chars().take(24).collect();
+        let gap = r.gap.map_or_else(|| format!("{:>7}", "–"), |g| format!("{g:>+7.1}"));
+        let status = if r.verdict { format!("{} (verdict)", r.status) } else { r.status.to_string() };
+        let alerts = if r.alerts.is_empty() { String::new() } else { format!(" (alert {})", r.alerts.join(", ")) };
         out.push_str(&format!(
-            "{:<30} {:<16} {:<8} {:>6.1}% {:>7.1}% {:>+7.1} {:>6.1}%  {}{}\n",
+            "{:<30} {:<24} {:<8} {:>6.1}% {} {gap} {}  {status}{alerts}\n",
             r.indicator.as_str(),
             unit,
             r.period.to_string(),
             r.value.get(),
-            r.expected,
-            r.gap,
-            r.target.get(),
-            r.status,
-            r.alert.as_deref().map(|a| format!(" (alert {a})")).unwrap_or_default()
+            percent(r.expected, 8),
+            percent(r.target.map(Percent::get), 7),
         ));
     }
     if rows.is_empty() {

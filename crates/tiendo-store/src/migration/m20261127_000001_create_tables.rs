@@ -1,12 +1,14 @@
 //! The first schema: aggregation's observations and figures, alerting's tables, the outbox.
 //!
-//! Tables are created from the entities as they stand at this migration. When an entity
-//! changes later, write the change as a new migration by hand; never edit this one.
+//! Tables are created from the entities as they stood at this migration: the ones that have
+//! changed since are frozen in [`super::frozen`]. When an entity changes, write the change as
+//! a new migration, and freeze the old shape there if this one used it.
 
 use sea_orm::{EntityTrait, Schema};
 use sea_orm_migration::prelude::*;
 
-use crate::entity::*;
+use super::frozen::{alert, alert_state};
+use crate::entity::{alert_event, alert_figure, figure, observation, outbox};
 
 pub struct Migration;
 

@@ -1,9 +1,12 @@
-//! Migrations, oldest first. A migration, once released, never changes: add a new one.
+//! Migrations, oldest first. A migration, once released, never changes what it does: add a
+//! new one (and freeze in [`frozen`] any entity shape an old one used).
 
 use sea_orm_migration::prelude::*;
 
+mod frozen;
 mod m20261127_000001_create_tables;
 mod m20261128_000001_alert_figures_latest;
+mod m20261201_000001_plans;
 
 pub struct Migrator;
 
@@ -13,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_create_tables::Migration),
             Box::new(m20261128_000001_alert_figures_latest::Migration),
+            Box::new(m20261201_000001_plans::Migration),
         ]
     }
 }

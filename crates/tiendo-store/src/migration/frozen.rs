@@ -1,0 +1,56 @@
+//! The tables of the first migration whose entities have changed since, frozen as they were,
+//! so that migration still creates exactly what it created then.
+
+/// `alert_states`, replaced by `standings` in m20261201_000001_plans.
+pub mod alert_state {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "alert_states")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub indicator: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_unit: String,
+        pub period: String,
+        pub period_end: String,
+        pub value: f64,
+        pub expected: f64,
+        pub gap: f64,
+        pub target: f64,
+        pub status: String,
+        /// The alert firing now for this key, if any.
+        pub open_alert_id: Option<String>,
+        /// How many alerts this key has fired: numbers the next alert id.
+        pub alerts_fired: i64,
+        pub judged_at: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `alerts` as first created, replaced in m20261201_000001_plans.
+pub mod alert {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "alerts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub alert_id: String,
+        pub indicator: String,
+        pub org_unit: String,
+        /// "firing" or "resolved".
+        pub state: String,
+        pub fired_at: String,
+        pub resolved_at: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
