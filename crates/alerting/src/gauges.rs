@@ -24,6 +24,7 @@ pub struct IndicatorGauges {
     target_date: GaugeVec,
     reporting_interval: GaugeVec,
     info: GaugeVec,
+    plan_info: GaugeVec,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<GaugeVec> {
@@ -92,7 +93,7 @@ impl IndicatorGauges {
             target_date: gauge(
                 registry,
                 "tiendo_indicator_target_timestamp_seconds",
-                "Date by which the plan's target is to be met (Unix time).",
+                "Date by which the plan's target is to be met, or until which it follows a monitored indicator (Unix time).",
                 plan,
             )?,
             reporting_interval: gauge(
@@ -106,6 +107,12 @@ impl IndicatorGauges {
                 "tiendo_indicator_info",
                 "Always 1: the indicator's owning department and pillar, for joins.",
                 &["indicator", "department", "pillar"],
+            )?,
+            plan_info: gauge(
+                registry,
+                "tiendo_plan_info",
+                "Always 1: the unit a plan is about (its territory), for joins.",
+                &["plan", "scope"],
             )?,
         })
     }
@@ -124,13 +131,15 @@ impl IndicatorGauges {
             }
         }
         for plan in catalog.plans() {
+            self.plan_info.with_label_values(&[plan.id.as_str(), plan.scope.as_str()]).set(1.0);
             for (id, entry) in &plan.indicators {
                 let labels = [plan.id.as_str(), id.as_str()];
+                self.target_date.with_label_values(&labels).set(timestamp(entry.until));
                 if let Some(goal) = entry.goal {
+                    let comparator = goal.comparator.as_str();
                     self.target
-                        .with_label_values(&[plan.id.as_str(), id.as_str(), goal.comparator.as_str()])
+                        .with_label_values(&[plan.id.as_str(), id.as_str(), comparator])
                         .set(goal.target.ratio());
-                    self.target_date.with_label_values(&labels).set(timestamp(goal.date));
                     self.tolerance.with_label_values(&labels).set(entry.tolerance / 100.0);
                 }
             }
