@@ -23,8 +23,30 @@ async fn the_demo_starts_its_own_nats_server_and_tells_the_whole_story() {
         "ALERT FIRING   telehealth_adults @ 89",
         "final trajectory table",
         "achieved",
+        // Across the reform: the old communes, then the new province's units; a retired district refused.
+        "ownership for 155 units",
+        "ownership for 102 units",
+        "inactive_org_unit org_unit `883` is not a unit on 2025-09-30",
+        "30292 Phường Bình Đức",
+        // The deadline: the plan's verdict, some achieved, some missed (exactly 50% misses "more than 50%").
+        "the 2025 plan's verdict",
+        "ALERT FIRING   online_public_services_adults @ 89",
+        "status missed  [an_giang_2025:online_public_services_adults:89:verdict]",
     ] {
         assert!(out.contains(needle), "`{needle}` missing from:\n{out}");
     }
     assert_eq!(out.matches("ALERT FIRING   smartphone_adults @ 89 ").count(), 1, "{out}");
+    // The verdict table, one line per indicator: its final figure, target and verdict.
+    let verdicts = out.split("the 2025 plan's verdict").nth(1).expect("the verdict table");
+    let verdict = |indicator: &str| -> Vec<&str> {
+        let line = verdicts.lines().find(|l| l.split_whitespace().next() == Some(indicator));
+        line.map(|l| l.split_whitespace().collect()).unwrap_or_default()
+    };
+    assert_eq!(verdict("smartphone_adults"), ["smartphone_adults", "80.6%", "against", "80.0%", "achieved"]);
+    assert_eq!(
+        verdict("online_public_services_adults"),
+        ["online_public_services_adults", "50.0%", "against", "50.0%", "missed"]
+    );
+    assert_eq!(verdict("fiber_households"), ["fiber_households", "79.6%", "against", "80.0%", "missed"]);
+    assert!(verdict("einvoice_businesses").is_empty(), "a monitored indicator gets no verdict");
 }
