@@ -5,7 +5,10 @@
   owning department.
 - Every metric a rule or a dashboard query uses is one tiendo exports
   (tests/ops/metrics-contract.txt), a recording rule defined in the rules file, or one of
-  Prometheus' own (`up`, `ALERTS`).
+  Prometheus' own (`up`, `ALERTS`); a selector of one tiendo exports matches only labels the
+  contract gives it (or `job`, `instance`).
+- Plans never merge: in a rule, every `by (...)`/`on (...)` that keeps `org_unit` keeps `plan`
+  too, and an annotation's query of a per-plan metric selects its `plan`.
 - Every dashboard: valid JSON, a fixed uid, a `datasource` variable that every panel and
   query uses, unique uids across dashboards.
 - Every recording rule is named level:metric:operations.
@@ -72,7 +75,12 @@ def base_name(name):
     return re.sub(r"_(bucket|sum|count)$", "", name)
 
 
-contract = {l.strip() for l in CONTRACT.read_text().splitlines() if l.strip() and not l.startswith("#")}
+# name -> its label set; `name{a,b}` or a bare name (no labels).
+contract = {}
+for line in CONTRACT.read_text().splitlines():
+    m = re.fullmatch(r"(\w+)(?:\{([\w,]*)\})?", line.strip())
+    if m:
+        contract[m.group(1)] = set(filter(None, (m.group(2) or "").split(",")))
 rules = yaml.safe_load(RULES.read_text())
 runbook_anchors = anchors(RUNBOOK.read_text())
 recorded = set()
@@ -87,17 +95,43 @@ for group in rules["groups"]:
             alerts.append(rule)
 
 
+def contract_labels(name):
+    return contract.get(name, contract.get(base_name(name)))
+
+
+def selectors(expr):
+    """(metric, label names matched) for each `metric{...}` in an expression."""
+    for m in re.finditer(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}", expr):
+        yield m.group(1), set(re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", m.group(2)))
+
+
 def check_names(where, expr):
     for name in metric_names(expr):
         if name in recorded or name in PROMETHEUS_OWN:
             continue
-        if base_name(name) not in contract and name not in contract:
+        if contract_labels(name) is None:
             problem(f"{where}: uses {name}, which tiendo does not export (tests/ops/metrics-contract.txt)")
+    for name, matched in selectors(expr):
+        allowed = contract_labels(name)
+        if allowed is not None and matched - allowed - {"job", "instance", "le"}:
+            problem(f"{where}: selects {name} on {sorted(matched - allowed)}, labels it does not have")
 
 
 for group in rules["groups"]:
     for rule in group["rules"]:
-        check_names(f"rule {rule.get('alert') or rule.get('record')}", rule["expr"])
+        where = f"rule {rule.get('alert') or rule.get('record')}"
+        check_names(where, rule["expr"])
+        for m in re.finditer(r"\b(by|on)\s*\(([^)]*)\)", rule["expr"]):
+            kept = {l.strip() for l in m.group(2).split(",")}
+            if "org_unit" in kept and "plan" not in kept:
+                problem(f"{where}: `{m.group(0)}` keeps org_unit without plan: two plans' series would merge")
+        for key, text in rule.get("annotations", {}).items():
+            for query in re.findall(r'printf\s+"((?:[^"\\]|\\.)*)"', text):
+                query = query.replace('\\"', '"')
+                check_names(f"{where} annotation {key}", query)
+                for name, matched in selectors(query):
+                    if "plan" in (contract_labels(name) or ()) and "plan" not in matched:
+                        problem(f"{where} annotation {key}: queries {name} without its plan")
 
 for alert in alerts:
     name = alert["alert"]

@@ -136,7 +136,8 @@ tiendo_is_ready() {
   curl -fsS "$TIENDO_HTTP/readyz"
 }
 
-# The metric names tiendo promises (tests/ops/metrics-contract.txt), one a line.
+# The metric names tiendo promises (tests/ops/metrics-contract.txt), one a line, without
+# their label sets.
 contract_names() {
-  grep -v '^\s*#' "$ROOT/tests/ops/metrics-contract.txt" | grep -v '^\s*$'
+  grep -v '^\s*#' "$ROOT/tests/ops/metrics-contract.txt" | grep -v '^\s*$' | sed 's/{.*//'
 }

@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # End to end on 127.0.0.1: tiendo up -> Prometheus with the shipped rules -> Alertmanager
-# routing by department -> a webhook. Publishes the eleven districts' smartphone_adults for
-# 2024-06 at 60% (the trajectory expects about 72.8%), then waits for
-# TiendoIndicatorBehindTrajectory on org unit 89 to fire in Prometheus and to reach dic's
-# webhook with the right labels.
+# routing by department -> a webhook. Everything here is judged by the shipped plan
+# an_giang_2025 (scope 89; target date 2025-12-31, which the test clock is past).
 #
-# A second Alertmanager runs the shipped deploy/alertmanager/alertmanager.yml (webhook URLs
-# pointed at the test's receiver, waits shortened). The test clock is past the 2025-12-31
-# target date, so TiendoIndicatorTargetMissed (critical) fires as well: it must reach both ops
-# and dic, and it must inhibit the warning for the same indicator and org unit there.
+# 1. The eleven districts publish smartphone_adults for 2024-06 at 60% (the trajectory
+#    expects about 72.8%). TiendoIndicatorBehindTrajectory{plan="an_giang_2025",org_unit="89"}
+#    must fire in Prometheus and reach dic's webhook with the right labels, and
+#    TiendoIndicatorTargetMissed must not fire: the plan's final figure is not in yet.
+# 2. The final figure: 89 (the 2025 plan's territory since the 1 July 2025 reform; the
+#    districts no longer exist then) publishes 2025-12 at 60%, where the plan needs at least
+#    80%. The plan's verdict is missed (tiendo_plan_verdict 0) and TargetMissed (critical) fires.
+#    A second Alertmanager runs the shipped deploy/alertmanager/alertmanager.yml (webhook URLs
+#    pointed at the test's receiver, waits shortened): TargetMissed must reach both ops and dic,
+#    and inhibit the trajectory warning of the same plan, indicator and unit, but neither a
+#    district's warning nor another plan's on unit 89 (posted to it by hand).
+# 3. Every dashboard query and variable runs against this Prometheus.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -18,6 +24,8 @@ need curl curl
 need_tiendo
 start_nats
 start_tiendo_up
+
+PLAN=an_giang_2025
 
 # The webhook receiver: appends {"path": ..., "body": ...} per POST, one JSON a line.
 webhook_port=$(free_port)
@@ -46,7 +54,7 @@ am_port=$(free_port)
 cat >"$WORK/alertmanager.yml" <<EOF
 route:
   receiver: ops
-  group_by: [alertname, indicator]
+  group_by: [alertname, plan, indicator]
   group_wait: 1s
   group_interval: 1s
   repeat_interval: 1h
@@ -74,10 +82,13 @@ start_bg "$WORK/shipped-alertmanager.log" prometheus-alertmanager --config.file=
 wait_until 30 "ready shipped Alertmanager (log: $WORK/shipped-alertmanager.log)" \
   curl -fsS "http://127.0.0.1:$shipped_port/-/ready"
 
-# Prometheus: the shipped rules with every `for:` and `keep_firing_for:` set to 0s, so the test
-# needs no ten-minute waits; scrape and evaluate every second.
-sed -E 's/^([[:space:]]*)(for|keep_firing_for):.*/\1\2: 0s/' deploy/prometheus/tiendo-rules.yml >"$WORK/rules.yml"
+# Prometheus: the shipped rules with every `for:` set to 0s, so the test needs no ten-minute
+# waits; scrape and evaluate every second. `keep_firing_for:` stays as shipped: it holds the
+# trajectory warning for 10 minutes after the final figure ends it, as in production, and that
+# overlap with the verdict's critical alert is what the shipped inhibition is for.
+sed -E 's/^([[:space:]]*)for:.*/\1for: 0s/' deploy/prometheus/tiendo-rules.yml >"$WORK/rules.yml"
 prom_port=$(free_port)
+PROM="http://127.0.0.1:$prom_port"
 cat >"$WORK/prometheus.yml" <<EOF
 global:
   scrape_interval: 1s
@@ -94,73 +105,107 @@ scrape_configs:
 EOF
 start_bg "$WORK/prometheus.log" prometheus --config.file="$WORK/prometheus.yml" \
   --storage.tsdb.path="$WORK/prometheus" --web.listen-address="127.0.0.1:$prom_port"
-wait_until 30 "ready Prometheus (log: $WORK/prometheus.log)" curl -fsS "http://127.0.0.1:$prom_port/-/ready"
+wait_until 30 "ready Prometheus (log: $WORK/prometheus.log)" curl -fsS "$PROM/-/ready"
 
-python3 - "$WORK/smartphones.json" <<'EOF'
-import json, sys
-districts = ["883", "884", "886", "887", "888", "889", "890", "891", "892", "893", "894"]
-json.dump([{"event_id": f"e2e-smartphone-2024-06-{d}", "indicator": "smartphone_adults", "org_unit": d,
-            "period": "2024-06", "numerator": 600, "denominator": 1000} for d in districts],
-          open(sys.argv[1], "w"))
+# Another plan's trajectory warning on the same indicator and unit, straight into the shipped
+# Alertmanager: the 2025 plan's miss must not silence it. No endsAt: it lasts resolve_timeout.
+cat >"$WORK/other-plan.json" <<'EOF'
+[{"labels": {"alertname": "TiendoIndicatorBehindTrajectory", "severity": "warning", "plan": "e2e_other_plan",
+             "indicator": "smartphone_adults", "org_unit": "89", "department": "dic"},
+  "annotations": {"summary": "posted by tests/ops/prometheus_e2e.sh"}}]
 EOF
-"$TIENDO" publish --department dic --wait 0 "$WORK/smartphones.json" >"$WORK/publish.log" 2>&1 \
-  || fail "tiendo publish failed: $(tail -n 3 "$WORK/publish.log")"
+curl -fsS -XPOST -H 'Content-Type: application/json' --data @"$WORK/other-plan.json" \
+  "http://127.0.0.1:$shipped_port/api/v2/alerts" >/dev/null || fail "could not post an alert to the shipped Alertmanager"
 
-# The alert as Prometheus holds it, and as dic's webhook receives it.
+# publish NAME: publishes $WORK/NAME.json as dic.
+publish() {
+  "$TIENDO" publish --department dic --wait 0 "$WORK/$1.json" >"$WORK/publish-$1.log" 2>&1 \
+    || fail "tiendo publish $1 failed: $(tail -n 3 "$WORK/publish-$1.log")"
+}
+
+# The alerts as Prometheus holds them, as the webhooks receive them, and as the shipped
+# Alertmanager holds them.
 cat >"$WORK/find.py" <<'EOF'
-import json, sys, urllib.request
+import json, sys, urllib.parse, urllib.request
 
-WANT = {"alertname": "TiendoIndicatorBehindTrajectory", "indicator": "smartphone_adults",
+PLAN = "an_giang_2025"
+WANT = {"alertname": "TiendoIndicatorBehindTrajectory", "plan": PLAN, "indicator": "smartphone_adults",
         "org_unit": "89", "department": "dic", "severity": "warning"}
+MISSED = dict(WANT, alertname="TiendoIndicatorTargetMissed", severity="critical")
 
-def matching(alerts):
-    return [a for a in alerts if a["labels"].get("alertname") == WANT["alertname"]
-            and a["labels"].get("org_unit") == "89"]
+def get(url):
+    return json.load(urllib.request.urlopen(url))
 
 def wrong(why):
     print(why)
     sys.exit(2)
 
-def check(alert):
-    if alert["labels"] != WANT:
-        wrong(f"{sys.argv[1]}: labels {alert['labels']} are not {WANT}")
+def described(where, alert, parts):
     d = alert["annotations"]["description"]
-    for part in ("is 60%,", "expected 72.8%", "Owning department: dic."):
+    for part in parts:
         if part not in d:
-            wrong(f"{sys.argv[1]}: description lacks {part!r}: {d}")
+            wrong(f"{where}: description lacks {part!r}: {d}")
 
-if sys.argv[1] == "shipped":
-    # The shipped config: TargetMissed (critical) at ops and at dic, and the warning inhibited.
-    missed = {"ops": False, "dic": False}
-    for line in open(sys.argv[2]):
-        hook = json.loads(line)
-        for a in hook["body"]["alerts"]:
-            l = a["labels"]
-            if l.get("org_unit") != "89" or a["status"] != "firing":
-                continue
-            if l["alertname"] == "TiendoIndicatorTargetMissed" and l.get("department") == "dic":
-                missed[hook["path"].removeprefix("/shipped-").removeprefix("dept-")] = True
-            if l["alertname"] == WANT["alertname"] and hook["path"].startswith("/shipped-"):
-                wrong(f"shipped: {hook['path']} got {l} although a critical alert inhibits it")
-    if not all(missed.values()):
+def is_unit(labels, org_unit="89"):
+    return labels.get("plan") == PLAN and labels.get("org_unit") == org_unit
+
+mode = sys.argv[1]
+if mode == "prometheus":
+    # The trajectory warning on the territory, firing, and no verdict alert (pending or firing).
+    alerts = get(sys.argv[2] + "/api/v1/alerts")["data"]["alerts"]
+    missed = [a["labels"] for a in alerts if a["labels"]["alertname"] == MISSED["alertname"]]
+    if missed:
+        wrong(f"prometheus: TargetMissed before the plan's final figure: {missed}")
+    found = [a for a in alerts if a["labels"]["alertname"] == WANT["alertname"] and is_unit(a["labels"])
+             and a["state"] == "firing"]
+    if not found:
         sys.exit(1)
-    url = sys.argv[3] + '/api/v2/alerts?filter=alertname="TiendoIndicatorBehindTrajectory"&filter=org_unit="89"'
-    held = json.load(urllib.request.urlopen(url.replace('"', "%22")))
-    if not held or any(a["status"]["state"] != "suppressed" or not a["status"]["inhibitedBy"] for a in held):
-        wrong(f"shipped: the warning is not inhibited: {[a['status'] for a in held]}")
-    sys.exit(0)
-elif sys.argv[1] == "prometheus":
-    alerts = json.load(urllib.request.urlopen(sys.argv[2] + "/api/v1/alerts"))["data"]["alerts"]
-    found = [a for a in matching(alerts) if a["state"] == "firing"]
-else:
+    if found[0]["labels"] != WANT:
+        wrong(f"prometheus: labels {found[0]['labels']} are not {WANT}")
+    described("prometheus", found[0], (f"Plan {PLAN}:", "is 60%,", "expected 72.8%", "Owning department: dic."))
+elif mode == "webhook":
     found = []
     for line in open(sys.argv[2]):
         hook = json.loads(line)
         if hook["path"] == "/dept-dic" and hook["body"]["status"] == "firing":
-            found += [a for a in matching(hook["body"]["alerts"]) if a["status"] == "firing"]
-if not found:
-    sys.exit(1)
-check(found[0])
+            found += [a for a in hook["body"]["alerts"] if a["labels"].get("alertname") == WANT["alertname"]
+                      and is_unit(a["labels"]) and a["status"] == "firing"]
+    if not found:
+        sys.exit(1)
+    if found[0]["labels"] != WANT:
+        wrong(f"webhook: labels {found[0]['labels']} are not {WANT}")
+elif mode == "verdict":
+    query = f'tiendo_plan_verdict{{plan="{PLAN}",indicator="smartphone_adults",org_unit="89"}}'
+    result = get(sys.argv[2] + "/api/v1/query?" + urllib.parse.urlencode({"query": query}))["data"]["result"]
+    if not result:
+        sys.exit(1)
+    if [r["value"][1] for r in result] != ["0"]:
+        wrong(f"{query} is {[r['value'][1] for r in result]}, not 0 (missed)")
+elif mode == "shipped":
+    # TargetMissed at ops and at dic through the shipped config.
+    reached = {"ops": False, "dic": False}
+    for line in open(sys.argv[2]):
+        hook = json.loads(line)
+        if not hook["path"].startswith("/shipped-"):
+            continue
+        for a in hook["body"]["alerts"]:
+            if a["labels"] == MISSED and a["status"] == "firing":
+                described(hook["path"], a, ("period ending 2025-12-31", "target date 2025-12-31", "it is 60%,",
+                                            "the plan needs at least 80%.", "Owning department: dic."))
+                reached[hook["path"].removeprefix("/shipped-").removeprefix("dept-")] = True
+    if not all(reached.values()):
+        sys.exit(1)
+    # Inhibited: the same plan, indicator and unit only.
+    held = get(sys.argv[3] + "/api/v2/alerts?" + urllib.parse.urlencode(
+        {"filter": 'alertname="TiendoIndicatorBehindTrajectory"', "silenced": "false"}))
+    state = {(a["labels"].get("plan"), a["labels"]["org_unit"]): a["status"] for a in held}
+    for key, inhibited in {(PLAN, "89"): True, (PLAN, "883"): False, ("e2e_other_plan", "89"): False}.items():
+        if key not in state:
+            wrong(f"shipped: no trajectory warning of plan {key[0]} on org unit {key[1]}: {sorted(state)}")
+        if bool(state[key]["inhibitedBy"]) != inhibited:
+            if inhibited:
+                sys.exit(1)  # Alertmanager marks inhibition as it evaluates: not yet.
+            wrong(f"shipped: the warning of plan {key[0]} on org unit {key[1]} is inhibited: {state[key]}")
 EOF
 # find.py exits 0: there and right; 1: not there yet; 2: there but wrong (fail at once).
 found() {
@@ -169,40 +214,66 @@ found() {
   [[ $rc -ne 2 ]] || fail "$out"
   return $rc
 }
-wait_until 90 "firing TiendoIndicatorBehindTrajectory for org unit 89 in Prometheus" \
-  found prometheus "http://127.0.0.1:$prom_port"
-wait_until 60 "TiendoIndicatorBehindTrajectory for org unit 89 at dic's webhook" \
-  found webhook "$WORK/webhook.jsonl"
 
-wait_until 60 "TiendoIndicatorTargetMissed at ops and dic, and the warning inhibited, with the shipped config" \
+python3 - "$WORK/districts.json" <<'EOF'
+import json, sys
+districts = ["883", "884", "886", "887", "888", "889", "890", "891", "892", "893", "894"]
+json.dump([{"event_id": f"e2e-smartphone-2024-06-{d}", "indicator": "smartphone_adults", "org_unit": d,
+            "period": "2024-06", "numerator": 600, "denominator": 1000} for d in districts],
+          open(sys.argv[1], "w"))
+EOF
+publish districts
+wait_until 90 "firing TiendoIndicatorBehindTrajectory for org unit 89 in Prometheus" found prometheus "$PROM"
+wait_until 60 "TiendoIndicatorBehindTrajectory for org unit 89 at dic's webhook" found webhook "$WORK/webhook.jsonl"
+
+cat >"$WORK/final.json" <<'EOF'
+[{"event_id": "e2e-smartphone-2025-12-89", "indicator": "smartphone_adults", "org_unit": "89",
+  "period": "2025-12", "numerator": 600, "denominator": 1000}]
+EOF
+publish final
+wait_until 60 "tiendo_plan_verdict 0 for org unit 89 in Prometheus" found verdict "$PROM"
+wait_until 60 "TiendoIndicatorTargetMissed at ops and dic, inhibiting only its own plan and unit's warning, with the shipped config" \
   found shipped "$WORK/webhook.jsonl" "http://127.0.0.1:$shipped_port"
 
-# Every dashboard query runs against this Prometheus (variables set to smartphone_adults and
-# all org units); the province panels have data.
+# Every dashboard query and query variable runs against this Prometheus (variables set to the
+# plan, smartphone_adults and all org units); a variable `label_values(S, L)` runs as
+# `group by (L) (S)` and must list something. The territory panels have data.
 cat >"$WORK/dashboards.py" <<'EOF'
-import json, sys, urllib.parse, urllib.request
+import json, re, sys, urllib.parse, urllib.request
 from pathlib import Path
 
+VARS = {"$plan": "an_giang_2025", "$indicator": "smartphone_adults", "$org_unit": ".*"}
+
 def query(expr):
+    for var, value in VARS.items():
+        expr = expr.replace(var, value)
     url = sys.argv[1] + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
     try:
         return json.load(urllib.request.urlopen(url))["data"]["result"]
     except urllib.error.HTTPError as e:
         sys.exit(f"{expr}: {json.load(e).get('error')}")
 
-count = 0
+count = variables = 0
 for path in sorted(Path("deploy/grafana/dashboards").glob("*.json")):
-    for panel in json.loads(path.read_text())["panels"]:
+    dash = json.loads(path.read_text())
+    for panel in dash["panels"]:
         for t in panel.get("targets", []):
-            query(t["expr"].replace("$indicator", "smartphone_adults").replace("$org_unit", ".*"))
+            query(t["expr"])
             count += 1
-for must in ['indicator:tiendo_indicator_value_ratio:province{indicator="smartphone_adults"}',
-             'indicator:tiendo_indicator_expected_ratio:province{indicator="smartphone_adults"}',
-             'max by (indicator, org_unit) (tiendo_indicator_gap_ratio{org_unit="883"})']:
+    for v in dash.get("templating", {}).get("list", []):
+        if v["type"] != "query":
+            continue
+        m = re.fullmatch(r"\s*label_values\((.*),\s*(\w+)\s*\)\s*", v["query"])
+        if not m or not query(f"group by ({m.group(2)}) ({m.group(1)})"):
+            sys.exit(f"{path.name}: variable {v['name']} lists nothing: {v['query']}")
+        variables += 1
+for must in ['plan_indicator:tiendo_indicator_value_ratio:territory{plan="$plan",indicator="smartphone_adults"}',
+             'plan_indicator:tiendo_indicator_expected_ratio:territory{plan="$plan",indicator="smartphone_adults"}',
+             'max by (plan, indicator, org_unit) (tiendo_indicator_gap_ratio{plan="$plan",org_unit="883"})']:
     if not query(must):
         sys.exit(f"no data for {must}")
-print(count)
+print(f"{count} dashboard queries and {variables} variables")
 EOF
-queries=$(python3 "$WORK/dashboards.py" "http://127.0.0.1:$prom_port" 2>&1) || fail "a dashboard query: $queries"
+queries=$(python3 "$WORK/dashboards.py" "$PROM" 2>&1) || fail "a dashboard query: $queries"
 
-pass "TiendoIndicatorBehindTrajectory{org_unit=\"89\",department=\"dic\"} fired in Prometheus and reached dic's webhook; the shipped Alertmanager sent TargetMissed to ops and dic and inhibited the warning; $queries dashboard queries ran"
+pass "TiendoIndicatorBehindTrajectory{plan=\"$PLAN\",org_unit=\"89\",department=\"dic\"} fired in Prometheus and reached dic's webhook; the final figure (2025-12) was judged missed and the shipped Alertmanager sent TargetMissed to ops and dic and inhibited that plan and unit's warning only; $queries ran"

@@ -33,10 +33,16 @@ route() {
     --verify.receivers="$expected" "$@" >/dev/null 2>&1 \
     || fail "alert {$*} does not go to $expected"
 }
+# Indicator alerts carry `plan` (tiendo-rules.yml); routing must not depend on it.
+plan_label=plan=an_giang_2025
 for dept in dic doit dpi sbv doh doet dolisa tax gso; do
-  route "dept-$dept" alertname=TiendoIndicatorBehindTrajectory severity=warning department="$dept"
+  route "dept-$dept" alertname=TiendoIndicatorBehindTrajectory severity=warning "$plan_label" department="$dept"
 done
-route ops,dept-dic alertname=TiendoIndicatorTargetMissed severity=critical department=dic
+route ops,dept-dic alertname=TiendoIndicatorTargetMissed severity=critical "$plan_label" department=dic
+route ops,dept-dolisa alertname=TiendoIndicatorTargetMissed severity=critical "$plan_label" department=dolisa
+route dept-gso alertname=TiendoIndicatorStale severity=warning "$plan_label" department=gso
+route dept-tax alertname=TiendoIndicatorNeverReported severity=info department=tax
+route ops alertname=TiendoIndicatorFiguresAbsent severity=critical
 route ops alertname=TiendoServiceDown severity=critical
 route ops alertname=TiendoConsumerFallingBehind severity=warning service=ingest
 route ops alertname=TiendoRejectionsRising severity=warning department=unknown
