@@ -201,7 +201,8 @@ async fn replay_rebuilds_exactly_the_same_figures_into_an_empty_database(db: Db)
     target_settings.url = format!("sqlite://{}?mode=rwc", target_dir.path().join("replay.db").display()).into();
     let target = tiendo_store::connect(&target_settings).await.unwrap();
     let catalog = tiendo_domain::Catalog::built_in();
-    let report = tiendo::replay::replay(&app.bus, &target, &catalog, 256).await.unwrap();
+    let judging = tiendo_alerting::Judging { min_coverage: app.settings.alerting.min_coverage };
+    let report = tiendo::replay::replay(&app.bus, &target, &catalog, judging, 256).await.unwrap();
     assert_eq!(report.observations as usize, story.messages.iter().map(|m| m.as_array().unwrap().len()).sum::<usize>());
     check_db(&target, &story).await;
     // The alert states are the same; alert ids count past firings, which depend on batch
@@ -220,7 +221,7 @@ async fn replay_rebuilds_exactly_the_same_figures_into_an_empty_database(db: Db)
     let b = states(tiendo::status::rows(&target, &catalog).await.unwrap());
     assert!(!a.is_empty());
     assert_eq!(a, b);
-    let again = tiendo::replay::replay(&app.bus, &target, &catalog, 256).await;
+    let again = tiendo::replay::replay(&app.bus, &target, &catalog, judging, 256).await;
     assert!(again.is_err(), "a second replay into a non-empty database is refused");
     app.cleanup().await;
 }

@@ -35,7 +35,7 @@ use tiendo_settings::Settings;
 use tiendo_store::entity::{figure, observation};
 use tiendo_store::sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use tiendo_testkit::namespace::unique;
-use tiendo_testkit::{Collector, Namespace};
+use tiendo_testkit::{Collector, ManualClock, Namespace};
 use tokio_util::sync::CancellationToken;
 
 /// The database a test runs on.
@@ -85,6 +85,8 @@ pub struct TestApp {
     pub rejections: Seen<Rejection>,
     pub alerts: Seen<Alert>,
     pub aggregates: Seen<Aggregate>,
+    /// The services' clock, when the test sets the time ([`TestApp::spawn_at`]).
+    pub clock: Option<ManualClock>,
     running: Option<(CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>)>,
     namespace: Option<Namespace>,
     published: u64,
@@ -94,9 +96,7 @@ impl TestApp {
     /// Starts tiendo (`tiendo up`, in-process) on `db` in a fresh namespace.
     pub async fn spawn(db: Db) -> TestApp {
         let mut app = Self::namespace(db).await;
-        let (running, http) = Self::start(&app.settings).await;
-        app.running = Some(running);
-        app.http = http;
+        app.restart().await;
         app
     }
 
@@ -110,10 +110,21 @@ impl TestApp {
     /// built-in one.
     pub async fn spawn_with_catalog(db: Db, toml: &str) -> TestApp {
         let mut app = Self::build(db, Some(toml), |_| {}).await;
-        let (running, http) = Self::start(&app.settings).await;
-        app.running = Some(running);
-        app.http = http;
+        app.restart().await;
         app
+    }
+
+    /// Starts tiendo on `db` with its clock at `now`; the test moves it with `app.clock`.
+    pub async fn spawn_at(db: Db, now: chrono::DateTime<chrono::Utc>) -> TestApp {
+        let mut app = Self::namespace(db).await;
+        app.clock = Some(ManualClock::at(now));
+        app.restart().await;
+        app
+    }
+
+    /// Another `tiendo up` on the same namespace and clock: a second instance of every service.
+    pub async fn second_instance(&self) -> (CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>) {
+        Self::start(&self.settings, self.clock.as_ref()).await.0
     }
 
     /// As [`TestApp::namespace`], with settings adjusted by `configure` (another NATS server,
@@ -155,6 +166,7 @@ impl TestApp {
             rejections,
             alerts,
             aggregates,
+            clock: None,
             running: None,
             namespace: Some(namespace),
             published: 0,
@@ -163,8 +175,13 @@ impl TestApp {
 
     async fn start(
         settings: &Settings,
+        clock: Option<&ManualClock>,
     ) -> ((CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>), std::net::SocketAddr) {
-        let up = Up::build(settings.clone()).await.expect("tiendo up builds");
+        let up = match clock {
+            Some(c) => Up::build_with(settings.clone(), c.clock()).await,
+            None => Up::build(settings.clone()).await,
+        }
+        .expect("tiendo up builds");
         let http = up.http_addr();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(up.run_until_stopped(shutdown.clone()));
@@ -183,7 +200,7 @@ impl TestApp {
     /// Starts the services again on the same streams and database.
     pub async fn restart(&mut self) {
         self.crash().await;
-        let (running, http) = Self::start(&self.settings).await;
+        let (running, http) = Self::start(&self.settings, self.clock.as_ref()).await;
         self.running = Some(running);
         self.http = http;
     }

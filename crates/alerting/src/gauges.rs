@@ -2,8 +2,9 @@
 //! scrape, so every alerting instance reports the same shared state, not what it happened to see.
 //! Names are a wire contract (README.md "Metrics", deploy/prometheus/, dashboards).
 
-use chrono::NaiveTime;
+use chrono::{DateTime, NaiveTime, Utc};
 use prometheus::{GaugeVec, Opts, Registry};
+use tiendo_domain::reporting::Reports;
 use tiendo_domain::trajectory::Status;
 use tiendo_domain::Catalog;
 use tiendo_store::sea_orm::DatabaseConnection;
@@ -25,6 +26,10 @@ pub struct IndicatorGauges {
     reporting_interval: GaugeVec,
     info: GaugeVec,
     plan_info: GaugeVec,
+    reports_expected: GaugeVec,
+    reports_received: GaugeVec,
+    reports_on_time: GaugeVec,
+    reporting_rate: GaugeVec,
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<GaugeVec> {
@@ -114,11 +119,42 @@ impl IndicatorGauges {
                 "Always 1: the unit a plan is about (its territory), for joins.",
                 &["plan", "scope"],
             )?,
+            reports_expected: gauge(
+                registry,
+                "tiendo_reports_expected",
+                "Reports expected for the indicator's latest period whose due date has passed.",
+                &["indicator", "department"],
+            )?,
+            reports_received: gauge(
+                registry,
+                "tiendo_reports_received",
+                "Of those, the reports received (on time or late).",
+                &["indicator", "department"],
+            )?,
+            reports_on_time: gauge(
+                registry,
+                "tiendo_reports_on_time",
+                "Of those, the reports received by their due date.",
+                &["indicator", "department"],
+            )?,
+            reporting_rate: gauge(
+                registry,
+                "tiendo_reporting_rate_ratio",
+                "Received ÷ expected reports for the indicator's latest due period, capped at 1.",
+                &["indicator", "department"],
+            )?,
         })
     }
 
-    /// Sets every gauge from the catalog and the stored standings.
-    pub async fn refresh(&self, db: &DatabaseConnection, catalog: &Catalog) -> Result<(), StoreError> {
+    /// Sets every gauge from the catalog, the stored standings and, for the reporting
+    /// gauges, the receipts of each indicator's latest period due at `now`.
+    pub async fn refresh(
+        &self,
+        db: &DatabaseConnection,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.refresh_reports(db, catalog, now).await?;
         let standings = tiendo_store::alerting::all_standings(db).await?;
         for g in [&self.value, &self.expected, &self.gap, &self.behind, &self.period_end, &self.verdict] {
             g.reset();
@@ -168,6 +204,27 @@ impl IndicatorGauges {
                 if let Some(v) = verdict {
                     self.verdict.with_label_values(&labels).set(v);
                 }
+            }
+        }
+        Ok(())
+    }
+
+    async fn refresh_reports(
+        &self,
+        db: &DatabaseConnection,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for (id, period) in crate::deadline::latest_due(catalog, now) {
+            let Some(i) = catalog.indicator(&id) else { continue };
+            let own = tiendo_store::reporting::receipts(db, &id, period).await?;
+            let rates = Reports::at(catalog.tree(), &i.calendar, catalog.clock(), period, &own, now).rates();
+            for department in &i.owners {
+                let labels = [id.as_str(), department.as_str()];
+                self.reports_expected.with_label_values(&labels).set(rates.expected as f64);
+                self.reports_received.with_label_values(&labels).set(rates.received as f64);
+                self.reports_on_time.with_label_values(&labels).set(rates.on_time as f64);
+                self.reporting_rate.with_label_values(&labels).set(rates.reporting_rate());
             }
         }
         Ok(())

@@ -2,8 +2,9 @@
 //! plan's (indicator, org unit) they touch judged once, on its latest figure within the plan
 //! against the plan's trajectory, or on its final period with the plan's verdict; an alert
 //! fires or resolves when a key enters or leaves `behind` (its trajectory alert) or `missed`
-//! (its verdict alert). The tables are `tiendo_store::alerting`; this module holds the
-//! judgement only.
+//! (its verdict alert). Before a period's due date, a roll-up whose expected reports are not
+//! all in (less than `alerting.min_coverage` of them) is `incomplete`: not judged, and no
+//! alert moves. The tables are `tiendo_store::alerting`; this module holds the judgement only.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,8 +12,10 @@ use chrono::{DateTime, Utc};
 use tiendo_domain::alert::{alert_id, AlertKind, AlertState, PlanKey, Standing, Transition};
 use tiendo_domain::figure::FigureVersion;
 use tiendo_domain::plan::{Baseline, Plan, PlanIndicator};
+use tiendo_domain::reporting::{Receipt, Reports};
 use tiendo_domain::trajectory::judge;
-use tiendo_domain::{Catalog, FigureKey, IndicatorId, PlanId, UnitKey};
+use tiendo_domain::trajectory::Status;
+use tiendo_domain::{Catalog, FigureKey, IndicatorId, OrgUnitCode, Period, PlanId, UnitKey};
 use tiendo_store::alerting::{self, AlertRecord, Judged, Latest};
 use tiendo_store::sea_orm::ConnectionTrait;
 use tiendo_store::StoreError;
@@ -29,6 +32,14 @@ pub enum Outcome {
     Unknown,
 }
 
+/// What judging needs besides the catalog.
+#[derive(Debug, Clone, Copy)]
+pub struct Judging {
+    /// `alerting.min_coverage`: before the due date, the share of expected reports in that a
+    /// roll-up needs to be judged.
+    pub min_coverage: f64,
+}
+
 /// Stores and judges `items` inside the caller's transaction at `now`; returns each one's
 /// outcome and the alerts that fired or resolved, in the order their keys first appear.
 ///
@@ -37,6 +48,7 @@ pub enum Outcome {
 pub async fn judge_batch<C: ConnectionTrait>(
     db: &C,
     catalog: &Catalog,
+    judging: Judging,
     items: &[&FigureVersion],
     now: DateTime<Utc>,
 ) -> Result<(Vec<Outcome>, Vec<Transition>), StoreError> {
@@ -73,12 +85,27 @@ pub async fn judge_batch<C: ConnectionTrait>(
     alerting::store_figures(db, &fresh).await?;
 
     let keys = keys_to_judge(db, catalog, &fresh).await?;
-    let latest = latest_figures(db, catalog, &keys).await?;
+    let judged = judge_keys(db, catalog, judging, &keys, now).await?;
+    alerting::save(db, &judged, now).await?;
+    Ok((outcomes, judged.transitions))
+}
+
+/// Judges `keys` at `now` on what is stored; returns their new standings and the alerts that
+/// fired or resolved, for the caller to save.
+pub async fn judge_keys<C: ConnectionTrait>(
+    db: &C,
+    catalog: &Catalog,
+    judging: Judging,
+    keys: &[PlanKey],
+    now: DateTime<Utc>,
+) -> Result<Judged, StoreError> {
+    let latest = latest_figures(db, catalog, keys).await?;
     let ids: Vec<String> = keys.iter().flat_map(|k| AlertKind::ALL.map(|kind| alert_id(k, kind))).collect();
     let alerts = alerting::alerts(db, &ids).await?;
     let mut baselines = Baselines::default();
+    let mut reports = ReportCache::default();
     let mut judged = Judged::default();
-    for key in &keys {
+    for key in keys {
         let Some(figure) = latest.get(key) else { continue };
         let Some((plan, entry)) = plan_entry(catalog, key) else { continue };
         let Some(indicator) = catalog.indicator(&key.indicator) else { continue };
@@ -87,35 +114,80 @@ pub async fn judge_batch<C: ConnectionTrait>(
             (false, None) => baselines.get(db, plan, entry).await?,
             (_, baseline) => baseline,
         };
-        let Some(judgement) = judge(entry, baseline, figure.period.end(), figure.value, closing) else { continue };
-        let target = entry.goal.map(|g| g.target);
-        for kind in AlertKind::ALL {
-            let id = alert_id(key, kind);
-            let record = alerts.get(&id);
-            let firing = record.is_some_and(|r| r.state == AlertState::Firing);
-            let episodes = record.map_or(0, |r: &AlertRecord| r.episodes);
-            let (state, episode) = match (kind.fires_on(judgement.status), firing) {
-                (true, false) => (AlertState::Firing, episodes + 1),
-                (false, true) => (AlertState::Resolved, episodes),
-                _ => continue,
-            };
-            judged.transitions.push(Transition {
-                alert_id: id,
-                kind,
-                state,
-                episode,
-                key: key.clone(),
-                period: figure.period,
-                judgement,
-                target,
-                departments: indicator.owners.clone(),
-                at: now,
-            });
+        let Some(mut judgement) = judge(entry, baseline, figure.period.end(), figure.value, closing) else { continue };
+        // Before the due date, a figure whose reports are not all in is not judged yet.
+        let due = catalog.clock().due(figure.period, indicator.calendar.due_days);
+        let mut coverage = None;
+        if now < due {
+            let c = reports.coverage(db, catalog, &key.indicator, figure.period, &key.org_unit, now).await?;
+            coverage = Some(c);
+            if c < judging.min_coverage {
+                judgement.status = Status::Incomplete;
+            }
         }
-        judged.standings.push((key.clone(), Standing { period: figure.period, judgement, target, judged_at: now }));
+        let target = entry.goal.map(|g| g.target);
+        if judgement.status != Status::Incomplete {
+            for kind in AlertKind::ALL {
+                let id = alert_id(key, kind);
+                let record = alerts.get(&id);
+                let firing = record.is_some_and(|r| r.state == AlertState::Firing);
+                let episodes = record.map_or(0, |r: &AlertRecord| r.episodes);
+                let (state, episode) = match (kind.fires_on(judgement.status), firing) {
+                    (true, false) => (AlertState::Firing, episodes + 1),
+                    (false, true) => (AlertState::Resolved, episodes),
+                    _ => continue,
+                };
+                let c = match coverage {
+                    Some(c) => c,
+                    None => reports.coverage(db, catalog, &key.indicator, figure.period, &key.org_unit, now).await?,
+                };
+                coverage = Some(c);
+                judged.transitions.push(Transition {
+                    alert_id: id,
+                    kind,
+                    state,
+                    episode,
+                    key: key.clone(),
+                    period: figure.period,
+                    judgement,
+                    target,
+                    departments: indicator.owners.clone(),
+                    coverage: c,
+                    at: now,
+                });
+            }
+        }
+        let standing = Standing { period: figure.period, judgement, target, coverage, judged_at: now };
+        judged.standings.push((key.clone(), standing));
     }
-    alerting::save(db, &judged, now).await?;
-    Ok((outcomes, judged.transitions))
+    Ok(judged)
+}
+
+/// The reports of each (indicator, period) a batch asks about, read once per batch.
+#[derive(Default)]
+struct ReportCache(HashMap<(IndicatorId, Period), (HashMap<OrgUnitCode, Receipt>, Reports)>);
+
+impl ReportCache {
+    /// How much of what `unit`'s figure of `period` depends on is in.
+    async fn coverage<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        catalog: &Catalog,
+        indicator: &IndicatorId,
+        period: Period,
+        unit: &OrgUnitCode,
+        now: DateTime<Utc>,
+    ) -> Result<f64, StoreError> {
+        let key = (indicator.clone(), period);
+        if !self.0.contains_key(&key) {
+            let Some(i) = catalog.indicator(indicator) else { return Ok(1.0) };
+            let own = tiendo_store::reporting::receipts(db, indicator, period).await?;
+            let reports = Reports::at(catalog.tree(), &i.calendar, catalog.clock(), period, &own, now);
+            self.0.insert(key.clone(), (own, reports));
+        }
+        let (own, reports) = &self.0[&key];
+        Ok(reports.coverage(catalog.tree(), unit, own.contains_key(unit)))
+    }
 }
 
 fn plan_entry<'a>(catalog: &'a Catalog, key: &PlanKey) -> Option<(&'a Plan, &'a PlanIndicator)> {

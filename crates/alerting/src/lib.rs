@@ -10,12 +10,18 @@
 //! and alert messages leave through the outbox, so each transition is announced exactly once
 //! in effect. Serves the per-plan gauges.
 //!
+//! Before a period's due date a roll-up whose expected reports are not all in is
+//! `incomplete`; at the due date ([`deadline`]) each department hears which of its reports are
+//! missing, and what is incomplete is judged on what came in.
+//!
 //! # Layout
 //! - [`judge`]: a batch of figures stored and judged inside a transaction.
+//! - [`deadline`]: due dates as clock events: overdue notices, judging what was incomplete.
 //! - [`gauges`]: the `tiendo_indicator_*` gauges, refreshed from the database on scrape.
 //! - [`Judge`]: decoding and judging a batch; the consumer, transactions and outbox around it
 //!   are `tiendo_stateful`, the tables `tiendo_store::alerting`.
 
+pub mod deadline;
 pub mod gauges;
 pub mod judge;
 
@@ -24,7 +30,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tiendo_bus::consume::Delivery;
 use tiendo_bus::names::{msg_id, service};
-use tiendo_bus::{Names, StreamKind};
+use tiendo_bus::{Names, Outgoing, StreamKind};
+use tiendo_domain::alert::Transition;
 use tiendo_domain::figure::FigureVersion;
 use tiendo_domain::Catalog;
 use tiendo_proto::v1::{Aggregate, Alert};
@@ -33,7 +40,7 @@ use tiendo_stateful::{Applied, ApplyError, Counted, Database, Stateful, Stateful
 use tiendo_store::sea_orm::DatabaseTransaction;
 
 use crate::gauges::IndicatorGauges;
-pub use crate::judge::{judge_batch as judge_figures, Outcome};
+pub use crate::judge::{judge_batch as judge_figures, Judging, Outcome};
 
 /// Service name: consumer name and `service` metric label.
 pub const NAME: &str = service::ALERTING;
@@ -41,26 +48,43 @@ pub const NAME: &str = service::ALERTING;
 /// The built alerting service.
 pub type Alerting = StatefulService<Judge>;
 
-/// Creates the streams, the consumer and the gauges on `db`.
+/// Creates the streams, the consumer, the gauges and the due-date task on `db`.
 pub async fn build(deps: Deps, db: &Database) -> anyhow::Result<Alerting> {
     let gauges = Arc::new(IndicatorGauges::register(deps.telemetry.registry())?);
-    let (connection, catalog) = (db.connection().clone(), deps.catalog.clone());
+    let (connection, catalog, clock) = (db.connection().clone(), deps.catalog.clone(), deps.clock.clone());
     deps.telemetry.add_refresher(Arc::new(move || {
-        let (gauges, db, catalog) = (gauges.clone(), connection.clone(), catalog.clone());
+        let (gauges, db, catalog, now) = (gauges.clone(), connection.clone(), catalog.clone(), clock());
         Box::pin(async move {
-            if let Err(e) = gauges.refresh(&db, &catalog).await {
+            if let Err(e) = gauges.refresh(&db, &catalog, now).await {
                 tracing::warn!(error = %e, "reading indicator standings for /metrics");
             }
         })
     }));
-    let judge = Judge { names: deps.bus.names.clone(), catalog: deps.catalog.clone() };
-    StatefulService::build(deps, db, judge).await
+    let judging = Judging { min_coverage: deps.settings.alerting.min_coverage };
+    let deadlines = deadline::task(&deps, db.connection().clone(), judging);
+    let judge = Judge { names: deps.bus.names.clone(), catalog: deps.catalog.clone(), judging };
+    Ok(StatefulService::build(deps, db, judge).await?.with_task(deadlines))
+}
+
+/// The messages announcing these alerts.
+pub fn alert_messages(names: &Names, transitions: &[Transition]) -> Result<Vec<Outgoing>, Failure> {
+    transitions
+        .iter()
+        .map(|t| {
+            encode::json(
+                names.alerts(t.key.indicator.as_str(), t.key.org_unit.as_str()),
+                msg_id::alert(&t.alert_id, t.state.as_str(), t.episode),
+                &Alert::from(t),
+            )
+        })
+        .collect()
 }
 
 /// What alerting does with each batch of `Aggregate` messages.
 pub struct Judge {
     names: Names,
     catalog: Arc<Catalog>,
+    judging: Judging,
 }
 
 impl Stateful for Judge {
@@ -83,18 +107,8 @@ impl Stateful for Judge {
         items: &[&FigureVersion],
         now: DateTime<Utc>,
     ) -> Result<Applied<Outcome>, ApplyError> {
-        let (outcomes, transitions) = judge_figures(tx, &self.catalog, items, now).await?;
-        let messages = transitions
-            .iter()
-            .map(|t| {
-                encode::json(
-                    self.names.alerts(t.key.indicator.as_str(), t.key.org_unit.as_str()),
-                    msg_id::alert(&t.alert_id, t.state.as_str(), t.episode),
-                    &Alert::from(t),
-                )
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Applied { outcomes, messages })
+        let (outcomes, transitions) = judge_figures(tx, &self.catalog, self.judging, items, now).await?;
+        Ok(Applied { outcomes, messages: alert_messages(&self.names, &transitions)? })
     }
 
     fn counted(outcome: &Outcome) -> Counted {

@@ -17,18 +17,21 @@ pub enum StreamKind {
     Aggregates,
     /// Alerts firing and resolving: `<p>.alerts.<indicator>.<org_unit>`.
     Alerts,
+    /// Reports overdue, to the department: `<p>.overdue.<department>`.
+    Overdue,
     /// Messages a service gave up on: `<p>.deadletter.<service>`.
     DeadLetter,
 }
 
 impl StreamKind {
-    pub const ALL: [StreamKind; 7] = [
+    pub const ALL: [StreamKind; 8] = [
         StreamKind::Ingest,
         StreamKind::Received,
         StreamKind::Valid,
         StreamKind::Rejected,
         StreamKind::Aggregates,
         StreamKind::Alerts,
+        StreamKind::Overdue,
         StreamKind::DeadLetter,
     ];
 
@@ -41,6 +44,7 @@ impl StreamKind {
             StreamKind::Rejected => "rejected",
             StreamKind::Aggregates => "aggregates",
             StreamKind::Alerts => "alerts",
+            StreamKind::Overdue => "overdue",
             StreamKind::DeadLetter => "deadletter",
         }
     }
@@ -98,6 +102,11 @@ pub mod msg_id {
     /// every firing).
     pub fn alert(alert_id: &str, state: &str, episode: u64) -> String {
         format!("al:{alert_id}:{state}:{episode}")
+    }
+
+    /// The notice to `department` that `period`'s reports of `indicator` are overdue.
+    pub fn overdue(department: &str, indicator: &str, period: &str) -> String {
+        format!("od:{department}:{indicator}:{period}")
     }
 
     /// The dead letter of `service`'s message at `seq` in its stream.
@@ -175,6 +184,10 @@ impl Names {
 
     pub fn alerts(&self, indicator: &str, org_unit: &str) -> String {
         format!("{}.alerts.{indicator}.{org_unit}", self.prefix)
+    }
+
+    pub fn overdue(&self, department: &str) -> String {
+        format!("{}.overdue.{department}", self.prefix)
     }
 
     pub fn dead_letter(&self, service: &str) -> String {

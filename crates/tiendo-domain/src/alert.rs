@@ -108,6 +108,8 @@ pub struct Transition {
     pub target: Option<Percent>,
     /// The indicator's owners, who hear about it.
     pub departments: Vec<DepartmentCode>,
+    /// Received ÷ expected of the reports the figure depends on.
+    pub coverage: f64,
     pub at: DateTime<Utc>,
 }
 
@@ -118,5 +120,8 @@ pub struct Standing {
     pub period: Period,
     pub judgement: Judgement,
     pub target: Option<Percent>,
+    /// Received ÷ expected of the reports the figure depends on, when it was worked out (before
+    /// the due date, and for every alert).
+    pub coverage: Option<f64>,
     pub judged_at: DateTime<Utc>,
 }

@@ -17,6 +17,7 @@ use crate::ids::{DepartmentCode, IndicatorId, OrgUnitCode, PlanId};
 use crate::percent::Percent;
 use crate::period::Frequency;
 use crate::plan::{Baseline, Comparator, Goal, Plan, PlanIndicator, DEFAULT_TOLERANCE};
+use crate::reporting::{Calendar, Clock, RawLevel, DEFAULT_DUE_DAYS};
 use crate::tree::{Level, Link, OrgUnit, Tree, Validity};
 
 /// The catalog shipped with tiendo: An Giang's departments, indicators, organisation tree
@@ -31,6 +32,8 @@ pub struct Indicator {
     pub name: String,
     pub owners: Vec<DepartmentCode>,
     pub reported: Frequency,
+    /// Who reports it directly, and when it is due.
+    pub calendar: Calendar,
 }
 
 impl Indicator {
@@ -54,7 +57,11 @@ pub struct Catalog {
     departments: BTreeMap<DepartmentCode, Department>,
     tree: Tree,
     plans: BTreeMap<PlanId, Plan>,
+    clock: Clock,
 }
+
+/// The province's time zone when the catalog names none.
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Ho_Chi_Minh";
 
 /// Why a catalog file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +83,17 @@ struct RawCatalog {
     plans: Vec<RawPlan>,
     #[serde(default)]
     tree: RawTree,
+    #[serde(default)]
+    calendar: RawCalendar,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCalendar {
+    /// IANA name; "today" and due dates are the province's.
+    time_zone: Option<String>,
+    /// Default days after a period's end by which its reports are due.
+    due_days: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -94,6 +112,10 @@ struct RawIndicator {
     name: String,
     owners: Vec<String>,
     reported: Frequency,
+    /// The levels whose units report it directly, by date; none: the province.
+    #[serde(default)]
+    reported_by: Vec<RawLevel>,
+    due_days: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -177,6 +199,13 @@ impl Catalog {
             }
         }
 
+        let zone = raw.calendar.time_zone.as_deref().unwrap_or(DEFAULT_TIME_ZONE);
+        let clock = Clock {
+            time_zone: zone
+                .parse()
+                .map_err(|_| invalid(format!("time zone `{zone}` is not an IANA time zone name")))?,
+        };
+        let default_due = raw.calendar.due_days.unwrap_or(DEFAULT_DUE_DAYS);
         let mut indicators = BTreeMap::new();
         for i in raw.indicators {
             let id = parsed(IndicatorId::parse(&i.id))?;
@@ -191,7 +220,13 @@ impl Catalog {
             if owners.is_empty() {
                 return Err(invalid(format!("indicator `{id}` has no owner")));
             }
-            let indicator = Indicator { id: id.clone(), pillar: i.pillar, name: i.name, owners, reported: i.reported };
+            let levels = match i.reported_by.as_slice() {
+                [] => vec![(Level::Province, Validity::default())],
+                given => given.iter().map(|l| (l.level, Validity { from: l.valid_from, to: l.valid_to })).collect(),
+            };
+            let calendar = Calendar { levels, due_days: i.due_days.unwrap_or(default_due) };
+            let indicator =
+                Indicator { id: id.clone(), pillar: i.pillar, name: i.name, owners, reported: i.reported, calendar };
             if indicators.insert(id, indicator).is_some() {
                 return Err(invalid(format!("indicator `{}` is listed twice", i.id)));
             }
@@ -206,7 +241,7 @@ impl Catalog {
                 return Err(invalid(format!("plan `{id}` is listed twice")));
             }
         }
-        Ok(Catalog { indicators, departments, tree, plans })
+        Ok(Catalog { indicators, departments, tree, plans, clock })
     }
 
     /// The indicator with this id.
@@ -235,6 +270,11 @@ impl Catalog {
 
     pub fn departments(&self) -> impl Iterator<Item = &Department> {
         self.departments.values()
+    }
+
+    /// The province's clock: its time zone, for "today" and due dates.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The organisation tree over time.

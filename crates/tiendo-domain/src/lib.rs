@@ -18,6 +18,7 @@
 //! - [`observation`]: a checked [`Observation`] and the [`observation::Figure`] it reports.
 //! - [`validate`]: turns what a department submitted into an `Observation` or a refusal.
 //! - [`figure`]: figure keys, a unit's figure as aggregation keeps it, a figure's versions.
+//! - [`reporting`]: the reporting calendar, expected reports, receipts, on-time and reporting rates.
 //! - [`rollup`]: how a child's figure contributes to its parent's roll-up.
 //! - [`trajectory`]: expected value on the path from baseline to target, the status, the verdict.
 //! - [`alert`]: what alerting judges (a plan's key), alert kinds, states and ids.
@@ -31,6 +32,7 @@ pub mod percent;
 pub mod period;
 pub mod plan;
 pub mod reason;
+pub mod reporting;
 pub mod rollup;
 pub mod trajectory;
 pub mod tree;

@@ -106,6 +106,17 @@ impl Period {
         }
     }
 
+    /// The period of the same kind just before this one.
+    pub fn previous(self) -> Period {
+        match self {
+            Period::Year(y) => Period::Year(y - 1),
+            Period::Quarter(y, 1) => Period::Quarter(y - 1, 4),
+            Period::Quarter(y, q) => Period::Quarter(y, q - 1),
+            Period::Month(y, 1) => Period::Month(y - 1, 12),
+            Period::Month(y, m) => Period::Month(y, m - 1),
+        }
+    }
+
     /// True when the period has not begun on `today`.
     pub fn is_after(self, today: NaiveDate) -> bool {
         self.start() > today

@@ -26,11 +26,21 @@ pub enum Status {
     Missed,
     /// The plan sets no target for this indicator: the figure is followed, not judged.
     Monitored,
+    /// A roll-up whose expected reports are not all in, before their due date: not judged
+    /// yet, and nothing fires.
+    Incomplete,
 }
 
 impl Status {
-    pub const ALL: [Status; 6] =
-        [Status::Achieved, Status::OnTrack, Status::AtRisk, Status::Behind, Status::Missed, Status::Monitored];
+    pub const ALL: [Status; 7] = [
+        Status::Achieved,
+        Status::OnTrack,
+        Status::AtRisk,
+        Status::Behind,
+        Status::Missed,
+        Status::Monitored,
+        Status::Incomplete,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,6 +50,7 @@ impl Status {
             Status::Behind => "behind",
             Status::Missed => "missed",
             Status::Monitored => "monitored",
+            Status::Incomplete => "incomplete",
         }
     }
 

@@ -7,6 +7,7 @@ use tiendo_domain::alert::Transition;
 use tiendo_domain::figure::{FigureVersion, UnitFigure};
 use tiendo_domain::observation::{Figure, ObservationParts};
 use tiendo_domain::reason::Refusal;
+use tiendo_domain::reporting::Overdue;
 use tiendo_domain::rollup::Effective;
 use tiendo_domain::validate::Submission;
 use tiendo_domain::{DepartmentCode, EventId, FigureKey, IndicatorId, Observation, OrgUnitCode, Percent, Position};
@@ -178,7 +179,26 @@ impl From<&Transition> for v1::Alert {
             at: timestamp(t.at),
             departments: t.departments.iter().map(|d| d.to_string()).collect(),
             plan: t.key.plan.to_string(),
+            coverage: t.coverage,
         }
+    }
+}
+
+/// The notice a department gets when a period's reports are overdue.
+pub fn overdue(o: &Overdue, at: DateTime<Utc>) -> v1::Overdue {
+    v1::Overdue {
+        department: o.department.to_string(),
+        indicator: o.indicator.to_string(),
+        period: o.period.to_string(),
+        due: o.due.to_string(),
+        expected: o.expected as u32,
+        received: o.received as u32,
+        missing: o
+            .missing
+            .iter()
+            .map(|(code, name)| v1::MissingUnit { code: code.to_string(), name: name.clone() })
+            .collect(),
+        at: timestamp(at),
     }
 }
 

@@ -43,6 +43,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub catalog: CatalogSettings,
     pub pipeline: PipelineSettings,
+    pub alerting: AlertingSettings,
 }
 
 /// The message bus.
@@ -110,6 +111,15 @@ pub struct PipelineSettings {
     pub retention_days: u64,
 }
 
+/// How alerting judges.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingSettings {
+    /// Before a period's due date, a roll-up is judged only once this share of the reports it
+    /// depends on is in (0..1; 1: all of them); until then it is `incomplete`.
+    pub min_coverage: f64,
+}
+
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -117,6 +127,8 @@ pub enum SettingsError {
     Config(#[from] config::ConfigError),
     #[error("settings: nats.prefix `{0}` may contain only letters, digits, `_` and `-`")]
     Prefix(String),
+    #[error("settings: alerting.min_coverage must be within 0..1, got {0}")]
+    Coverage(f64),
 }
 
 impl Settings {
@@ -145,6 +157,7 @@ impl Settings {
         b = set(b, "pipeline.ack_wait_secs", 30.into());
         b = set(b, "pipeline.max_deliver", 10.into());
         b = set(b, "pipeline.retention_days", 400.into());
+        b = set(b, "alerting.min_coverage", 1.0.into());
         b
     }
 
@@ -163,6 +176,10 @@ impl Settings {
         let p = &self.nats.prefix;
         if p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
             return Err(SettingsError::Prefix(p.clone()));
+        }
+        let c = self.alerting.min_coverage;
+        if !(0.0..=1.0).contains(&c) {
+            return Err(SettingsError::Coverage(c));
         }
         Ok(())
     }
@@ -276,6 +293,7 @@ mod tests {
     fn a_misspelt_key_is_an_error_not_a_default() {
         assert!(Settings::load_from(None, env(&[("TIENDO__NATS__URLL", "x")])).is_err());
         assert!(Settings::load_from(None, env(&[("TIENDO__NATS__PREFIX", "a.b")])).is_err());
+        assert!(Settings::load_from(None, env(&[("TIENDO__ALERTING__MIN_COVERAGE", "1.5")])).is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - [`StatefulService`]: the built service: consumer, transactions, outbox relay.
 //! - [`database`]: [`Database`], opened once per process and shared.
 //! - [`outbox`]: enqueue in the transaction, publish after it, relay what was left.
+//! - [`Task`]: work beside the messages, on the clock (alerting's due dates).
 
 pub mod database;
 pub mod outbox;
@@ -115,29 +116,40 @@ pub trait Stateful: Send + Sync + 'static {
     fn counted(outcome: &Self::Outcome) -> Counted;
 }
 
+/// Work a service does beside its messages (on the clock), run until the shutdown token.
+pub type Task = Box<dyn FnOnce(CancellationToken) -> futures::future::BoxFuture<'static, ()> + Send>;
+
 /// A built stateful service.
 pub struct StatefulService<S: Stateful> {
     deps: Deps,
     db: DatabaseConnection,
     consumer: Consumer,
     state: Arc<S>,
+    tasks: Vec<Task>,
 }
 
 impl<S: Stateful> StatefulService<S> {
     /// Creates the streams and the durable consumer on `db`, and marks the service ready.
     pub async fn build(deps: Deps, db: &Database, state: S) -> anyhow::Result<Self> {
         let consumer = Consumer::prepare(&deps, S::STREAM, S::NAME).await?;
-        Ok(Self { deps, db: db.connection().clone(), consumer, state: Arc::new(state) })
+        Ok(Self { deps, db: db.connection().clone(), consumer, state: Arc::new(state), tasks: vec![] })
+    }
+
+    /// Runs `task` beside the consumer for as long as the service runs.
+    pub fn with_task(mut self, task: Task) -> Self {
+        self.tasks.push(task);
+        self
     }
 }
 
 impl<S: Stateful> Service for StatefulService<S> {
     async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let (bus, db) = (self.deps.bus.clone(), self.db.clone());
-        let relay = tokio::spawn(outbox::relay_periodically(db, bus, S::NAME, shutdown.clone()));
+        let mut background = vec![tokio::spawn(outbox::relay_periodically(db, bus, S::NAME, shutdown.clone()))];
+        background.extend(self.tasks.into_iter().map(|task| tokio::spawn(task(shutdown.clone()))));
         let handler = StatefulHandler { deps: self.deps.clone(), db: self.db, state: self.state };
         let result = self.consumer.run(&self.deps, S::NAME, &handler, shutdown).await;
-        relay.abort();
+        background.iter().for_each(|t| t.abort());
         result
     }
 }

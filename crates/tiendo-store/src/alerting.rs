@@ -219,6 +219,7 @@ fn standing(m: standing::Model) -> Result<(PlanKey, Standing), StoreError> {
             period: m.period.parse().map_err(corrupt)?,
             judgement: Judgement { value: percent(m.value)?, expected: m.expected, gap: m.gap, status },
             target: m.target.map(percent).transpose()?,
+            coverage: m.coverage,
             judged_at: parse_time(&m.judged_at)?,
         },
     ))
@@ -366,6 +367,7 @@ pub async fn save<C: ConnectionTrait>(db: &C, judged: &Judged, now: DateTime<Utc
             gap: Set(s.judgement.gap),
             target: Set(s.target.map(Percent::get)),
             status: Set(s.judgement.status.as_str().to_owned()),
+            coverage: Set(s.coverage),
             judged_at: Set(time(s.judged_at)),
         })
         .collect();

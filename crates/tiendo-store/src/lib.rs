@@ -12,6 +12,7 @@
 //! - [`aggregation`]: aggregation's observations and figures, one transaction's [`aggregation::Work`].
 //! - [`alerting`]: alerting's figures, standings, alerts and their history.
 //! - [`outbox`]: messages committed with a transaction, kept until they are published.
+//! - [`reporting`]: receipts per unit, the due periods acted on, the overdue notices sent.
 //! - [`entity`]: one module per table.
 //! - [`keys`]: looking rows up by a batch of composite keys.
 //! - [`migration`]: timestamped migrations, each with up and down.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod keys;
 pub mod migration;
 pub mod outbox;
+pub mod reporting;
 
 pub use connect::{begin, connect, is_sqlite, migrate};
 pub use error::StoreError;

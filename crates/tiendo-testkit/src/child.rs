@@ -18,6 +18,7 @@ pub fn env(settings: &Settings, http: SocketAddr) -> Vec<(String, String)> {
         (env_var("pipeline.ack_wait_secs"), p.ack_wait_secs.to_string()),
         (env_var("pipeline.max_deliver"), p.max_deliver.to_string()),
         (env_var("pipeline.retention_days"), p.retention_days.to_string()),
+        (env_var("alerting.min_coverage"), settings.alerting.min_coverage.to_string()),
     ];
     if let Some(user) = &settings.nats.user {
         vars.push((env_var("nats.user"), user.clone()));

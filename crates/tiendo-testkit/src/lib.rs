@@ -14,8 +14,10 @@
 //! - [`idle`]: how much is left in the pipeline, and waiting until nothing is.
 //! - [`http`]: `GET` on a service's endpoints, and reading one sample of `/metrics`.
 //! - [`child`]: the environment that gives a child process a namespace's settings.
+//! - [`clock`]: [`ManualClock`], a clock set by hand.
 
 pub mod child;
+pub mod clock;
 pub mod collect;
 pub mod http;
 pub mod idle;
@@ -23,6 +25,7 @@ pub mod namespace;
 pub mod nats;
 pub mod proxy;
 
+pub use clock::ManualClock;
 pub use collect::Collector;
 pub use namespace::{DatabaseKind, Namespace};
 pub use nats::NatsServer;

@@ -24,8 +24,14 @@ enum Command {
     /// A scripted 2023–2025 story through the real pipeline on SQLite; starts a local
     /// nats-server when none is reachable.
     Demo,
-    /// Print every plan's status table: the verdict where there is one, the current status otherwise (reads database.url).
-    Status,
+    /// Print every plan's status table: the verdict where there is one, the current status
+    /// otherwise (reads database.url).
+    Status {
+        /// Instead: per indicator, its latest period whose reports are due: expected,
+        /// received and on-time counts, and the missing units.
+        #[arg(long)]
+        reporting: bool,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Measure throughput, latency, scale and memory (docs/performance.md): runs the
@@ -96,10 +102,15 @@ async fn main() -> anyhow::Result<()> {
             settings.http.listen = "127.0.0.1:0".parse()?;
             tiendo::demo::run(settings, &mut std::io::stdout()).await
         }
-        Command::Status => {
+        Command::Status { reporting } => {
             let catalog = tiendo_runtime::load_catalog(&settings)?;
             let db = tiendo_store::connect(&settings.database).await?;
-            print!("{}", tiendo::status::render(&catalog, &tiendo::status::rows(&db, &catalog).await?));
+            if reporting {
+                let rows = tiendo::status::reporting(&db, &catalog, chrono::Utc::now()).await?;
+                print!("{}", tiendo::status::render_reporting(&rows));
+            } else {
+                print!("{}", tiendo::status::render(&catalog, &tiendo::status::rows(&db, &catalog).await?));
+            }
             Ok(())
         }
         Command::Publish { department, wait, file } => {
@@ -115,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let bus = tiendo_bus::Bus::connect(&settings.nats, "tiendo-publish").await?;
             let wait = std::time::Duration::from_secs(wait);
-            tiendo::publish::run(&bus, &department, payload, wait, &mut std::io::stdout()).await
+            tiendo::publish::run(&bus, &department, payload, wait, &mut std::io::stdout()).await.map(|_| ())
         }
         Command::Replay { into } => {
             let mut target = settings.database.clone();
@@ -125,7 +136,8 @@ async fn main() -> anyhow::Result<()> {
             let catalog = tiendo_runtime::load_catalog(&settings)?;
             let bus = tiendo_bus::Bus::connect(&settings.nats, "tiendo-replay").await?;
             let db = tiendo_store::connect(&target).await?;
-            let report = tiendo::replay::replay(&bus, &db, &catalog, settings.pipeline.batch_size).await?;
+            let judging = tiendo_alerting::Judging { min_coverage: settings.alerting.min_coverage };
+            let report = tiendo::replay::replay(&bus, &db, &catalog, judging, settings.pipeline.batch_size).await?;
             println!(
                 "replayed {} messages, {} observations: {} applied, {} reused event ids ignored, {} undecodable messages",
                 report.messages, report.observations, report.applied, report.duplicates, report.undecodable

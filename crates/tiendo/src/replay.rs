@@ -34,6 +34,7 @@ pub async fn replay(
     bus: &Bus,
     db: &DatabaseConnection,
     catalog: &Catalog,
+    judging: tiendo_alerting::Judging,
     batch_size: usize,
 ) -> anyhow::Result<Report> {
     tiendo_store::migrate(db).await?;
@@ -77,7 +78,7 @@ pub async fn replay(
         let (outcomes, figures) = tiendo_aggregation::apply_observations(&tx, catalog, &refs, now).await?;
         let versions: Vec<FigureVersion> = figures.iter().map(FigureVersion::from).collect();
         let versions: Vec<&FigureVersion> = versions.iter().collect();
-        tiendo_alerting::judge_figures(&tx, catalog, &versions, now).await?;
+        tiendo_alerting::judge_figures(&tx, catalog, judging, &versions, now).await?;
         tx.commit().await?;
         for o in outcomes {
             match o {

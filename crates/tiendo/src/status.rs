@@ -1,9 +1,12 @@
-//! The status table: every plan's (indicator, org unit) as alerting last judged it: the
-//! plan's verdict where its final figure is in, the current status otherwise.
+//! The status tables: every plan's (indicator, org unit) as alerting last judged it (the
+//! plan's verdict where its final figure is in, the current status otherwise), and who has
+//! reported each indicator's latest period that is due.
 
 use std::collections::HashSet;
 
+use chrono::{DateTime, Utc};
 use tiendo_domain::alert::{alert_id, AlertKind};
+use tiendo_domain::reporting::{Rates, Reports};
 use tiendo_domain::trajectory::Status;
 use tiendo_domain::{Catalog, IndicatorId, OrgUnitCode, Percent, Period, PlanId, PlanKey};
 use tiendo_store::sea_orm::DatabaseConnection;
@@ -108,6 +111,78 @@ pub fn render(catalog: &Catalog, rows: &[Row]) -> String {
     }
     if rows.is_empty() {
         out.push_str("(nothing judged yet)\n");
+    }
+    out
+}
+
+/// One indicator's latest period whose reports are due: what `tiendo status --reporting` shows.
+#[derive(Debug, Clone)]
+pub struct Reporting {
+    pub indicator: IndicatorId,
+    pub period: Period,
+    /// The last day its reports were on time.
+    pub due: chrono::NaiveDate,
+    pub rates: Rates,
+    /// The units whose reports are missing: code and name.
+    pub missing: Vec<(OrgUnitCode, String)>,
+}
+
+/// Every indicator's latest period due at `now`, and who has reported it.
+pub async fn reporting(
+    db: &DatabaseConnection,
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<Reporting>> {
+    let mut out = Vec::new();
+    for i in catalog.indicators() {
+        let period = catalog.clock().latest_due(i.reported, i.calendar.due_days, now);
+        let own = tiendo_store::reporting::receipts(db, &i.id, period).await?;
+        let reports = Reports::at(catalog.tree(), &i.calendar, catalog.clock(), period, &own, now);
+        let missing = reports
+            .missing()
+            .map(|r| {
+                let name = catalog.tree().unit_at(&r.unit, period.end()).map(|u| u.name.clone()).unwrap_or_default();
+                (r.unit.clone(), name)
+            })
+            .collect();
+        out.push(Reporting {
+            indicator: i.id.clone(),
+            period,
+            due: catalog.clock().due_date(period, i.calendar.due_days),
+            rates: reports.rates(),
+            missing,
+        });
+    }
+    Ok(out)
+}
+
+/// Most missing units listed by name per indicator; the rest are counted.
+const MISSING_LISTED: usize = 12;
+
+/// Renders the reporting table: per indicator, the counts, then the missing units.
+pub fn render_reporting(rows: &[Reporting]) -> String {
+    let mut out = format!(
+        "{:<30} {:<8} {:<10} {:>8} {:>8} {:>7} {:>6}\n",
+        "indicator", "period", "due", "expected", "received", "on time", "rate"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:<30} {:<8} {:<10} {:>8} {:>8} {:>7} {:>5.0}%\n",
+            r.indicator.as_str(),
+            r.period.to_string(),
+            r.due.to_string(),
+            r.rates.expected,
+            r.rates.received,
+            r.rates.on_time,
+            100.0 * r.rates.reporting_rate()
+        ));
+        if !r.missing.is_empty() {
+            let listed: Vec<String> =
+                r.missing.iter().take(MISSING_LISTED).map(|(code, name)| format!("{code} {name}")).collect();
+            let more = r.missing.len().saturating_sub(MISSING_LISTED);
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            out.push_str(&format!("    missing: {}{more}\n", listed.join(", ")));
+        }
     }
     out
 }

@@ -64,7 +64,7 @@ impl Stateless for Validator {
                 position: position(received),
             };
             let checked = match &received.observation {
-                Some(o) => validate(&submission(o), &receipt, &self.catalog, now.date_naive()),
+                Some(o) => validate(&submission(o), &receipt, &self.catalog, self.catalog.clock().today(now)),
                 None => Err(Refusal::new(RejectReason::Malformed, "the message carries no observation")),
             };
             match checked {

@@ -20,6 +20,8 @@ pub struct Model {
     pub gap: Option<f64>,
     pub target: Option<f64>,
     pub status: String,
+    /// Received ÷ expected of the reports the figure depends on, when worked out.
+    pub coverage: Option<f64>,
     pub judged_at: String,
 }
 

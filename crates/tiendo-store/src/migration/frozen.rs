@@ -1,5 +1,5 @@
-//! The tables of the first migration whose entities have changed since, frozen as they were,
-//! so that migration still creates exactly what it created then.
+//! Tables as earlier migrations created them, for the entities that have changed since, frozen
+//! as they were, so those migrations still create exactly what they created then.
 
 /// `alert_states`, replaced by `standings` in m20261201_000001_plans.
 pub mod alert_state {
@@ -47,6 +47,35 @@ pub mod alert {
         pub state: String,
         pub fired_at: String,
         pub resolved_at: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `standings` as m20261201_000001_plans created it (m20261202_000001_reporting adds `coverage`).
+pub mod standing {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "standings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub plan: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub indicator: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_unit: String,
+        pub period: String,
+        pub period_end: String,
+        pub value: f64,
+        pub expected: Option<f64>,
+        pub gap: Option<f64>,
+        pub target: Option<f64>,
+        pub status: String,
+        pub judged_at: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,8 +8,8 @@
 use sea_orm::{EntityTrait, Schema};
 use sea_orm_migration::prelude::*;
 
-use super::frozen;
-use crate::entity::{alert, standing};
+use super::frozen::{self, standing};
+use crate::entity::alert;
 
 pub struct Migration;
 

@@ -7,6 +7,7 @@ mod frozen;
 mod m20261127_000001_create_tables;
 mod m20261128_000001_alert_figures_latest;
 mod m20261201_000001_plans;
+mod m20261202_000001_reporting;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_tables::Migration),
             Box::new(m20261128_000001_alert_figures_latest::Migration),
             Box::new(m20261201_000001_plans::Migration),
+            Box::new(m20261202_000001_reporting::Migration),
         ]
     }
 }
