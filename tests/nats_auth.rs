@@ -1,7 +1,7 @@
 //! The NATS permissions shipped in deploy/nats/nats-server.conf, against a real nats-server
 //! started from that very file on a free port: a department publishes only its own
-//! observations and reads only its own rejections and its own indicators' alerts; the
-//! service user runs the whole pipeline.
+//! observations and reads only its own rejections, its own overdue-report notices and its own
+//! indicators' alerts; the service user runs the whole pipeline.
 //!
 //! Needs `nats-server` (`NATS_SERVER_BIN`, else /usr/sbin/nats-server, else on PATH). Each
 //! test starts its own server, so the fixed prefix `tiendo` that the file grants is safe here.
@@ -206,7 +206,7 @@ fn smartphones(district: &str, period: &str, numerator: u32) -> serde_json::Valu
 }
 
 #[tokio::test]
-async fn the_service_user_runs_the_pipeline_and_a_department_gets_its_receipt_rejections_and_alerts() {
+async fn the_service_user_runs_the_pipeline_and_a_department_gets_its_receipt_rejections_overdue_notices_and_alerts() {
     let server = NatsServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut settings = server.settings("tiendo");
@@ -215,13 +215,21 @@ async fn the_service_user_runs_the_pipeline_and_a_department_gets_its_receipt_re
     // Streams, consumers and migrations: everything the services set up, as the service user.
     let up = tiendo::Up::build(settings).await.unwrap();
     assert!(up.telemetry().readiness().is_ready(), "{:?}", up.telemetry().readiness().report());
+
+    // Subscribed before the services run: on its first look at the (real) clock, alerting
+    // finds each indicator's latest due period with no report at all in this fresh database,
+    // and sends each owner its overdue notice at once.
+    let (dic, violations) = server.client("dic").await.unwrap();
+    let mut rejections = dic.subscribe("tiendo.rejected.dic").await.unwrap();
+    let mut overdue = dic.subscribe("tiendo.overdue.dic").await.unwrap();
+    let mut alerts = dic.subscribe("tiendo.alerts.smartphone_adults.>").await.unwrap();
+    dic.flush().await.unwrap();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(up.run_until_stopped(shutdown.clone()));
 
-    let (dic, violations) = server.client("dic").await.unwrap();
-    let mut rejections = dic.subscribe("tiendo.rejected.dic").await.unwrap();
-    let mut alerts = dic.subscribe("tiendo.alerts.smartphone_adults.>").await.unwrap();
-    dic.flush().await.unwrap();
+    let notice = next_within(&mut overdue, Duration::from_secs(30)).await.expect("an overdue notice for dic");
+    let notice: serde_json::Value = serde_json::from_slice(&notice.payload).unwrap();
+    assert_eq!(notice["department"], "dic", "{notice}");
 
     // What `tiendo publish --department dic` does: the stream's receipt comes back.
     let mut batch: Vec<_> = ["883", "884", "886", "887", "888", "889", "890", "891", "892", "893", "894"]
@@ -264,17 +272,20 @@ async fn a_department_cannot_publish_as_another_department() {
 }
 
 #[tokio::test]
-async fn a_department_cannot_read_another_departments_rejections_or_alerts() {
+async fn a_department_cannot_read_another_departments_rejections_overdue_notices_or_alerts() {
     let server = NatsServer::start().await.unwrap();
     let (dic, violations) = server.client("dic").await.unwrap();
     let (doh, doh_violations) = server.client("doh").await.unwrap();
     let mut snooped_rejections = dic.subscribe("tiendo.rejected.doh").await.unwrap();
+    let mut snooped_overdue = dic.subscribe("tiendo.overdue.doh").await.unwrap();
     let mut snooped_alerts = dic.subscribe("tiendo.alerts.telehealth_adults.>").await.unwrap();
     let mut own_rejections = doh.subscribe("tiendo.rejected.doh").await.unwrap();
+    let mut own_overdue = doh.subscribe("tiendo.overdue.doh").await.unwrap();
     let mut own_alerts = doh.subscribe("tiendo.alerts.telehealth_adults.>").await.unwrap();
     dic.flush().await.unwrap();
     doh.flush().await.unwrap();
     violations.wait_for(r#"Permissions Violation for Subscription to "tiendo.rejected.doh""#).await.unwrap();
+    violations.wait_for(r#"Permissions Violation for Subscription to "tiendo.overdue.doh""#).await.unwrap();
     violations
         .wait_for(r#"Permissions Violation for Subscription to "tiendo.alerts.telehealth_adults.>""#)
         .await
@@ -282,13 +293,16 @@ async fn a_department_cannot_read_another_departments_rejections_or_alerts() {
 
     let service = server.bus("tiendo").await.unwrap();
     service.client.publish("tiendo.rejected.doh", "r".into()).await.unwrap();
+    service.client.publish("tiendo.overdue.doh", "o".into()).await.unwrap();
     service.client.publish("tiendo.alerts.telehealth_adults.89", "a".into()).await.unwrap();
     service.client.flush().await.unwrap();
 
-    // doh, whose they are, receives both: so they were sent, and dic did not get them.
+    // doh, whose they are, receives all three: so they were sent, and dic did not get them.
     assert!(next_within(&mut own_rejections, Duration::from_secs(5)).await.is_some());
+    assert!(next_within(&mut own_overdue, Duration::from_secs(5)).await.is_some());
     assert!(next_within(&mut own_alerts, Duration::from_secs(5)).await.is_some());
     assert!(next_within(&mut snooped_rejections, QUIET).await.is_none());
+    assert!(next_within(&mut snooped_overdue, QUIET).await.is_none());
     assert!(next_within(&mut snooped_alerts, QUIET).await.is_none());
     assert_eq!(doh_violations.all(), Vec::<String>::new());
 }
@@ -351,6 +365,7 @@ async fn a_department_cannot_publish_onto_the_pipelines_internal_subjects() {
         "tiendo.received.dic",
         "tiendo.valid.smartphone_adults",
         "tiendo.rejected.doh",
+        "tiendo.overdue.dic",
         "tiendo.aggregates.smartphone_adults.89",
         "tiendo.alerts.smartphone_adults.89",
         "tiendo.deadletter.aggregation",

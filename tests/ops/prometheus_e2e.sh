@@ -14,7 +14,12 @@
 #    pointed at the test's receiver, waits shortened): TargetMissed must reach both ops and dic,
 #    and inhibit the trajectory warning of the same plan, indicator and unit, but neither a
 #    district's warning nor another plan's on unit 89 (posted to it by hand).
-# 3. Every dashboard query and variable runs against this Prometheus.
+# 3. Reports overdue: on the real clock, every indicator's latest due period has no report in
+#    this fresh system, so TiendoReportsOverdue fires for every (indicator, owning department)
+#    of tiendo_indicator_info, with the counts in its description, and the shipped Alertmanager
+#    sends it to each owning department (both owners of digital_governance_higher_ed), not to
+#    ops.
+# 4. Every dashboard query and variable runs against this Prometheus.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -181,6 +186,43 @@ elif mode == "verdict":
         sys.exit(1)
     if [r["value"][1] for r in result] != ["0"]:
         wrong(f"{query} is {[r['value'][1] for r in result]}, not 0 (missed)")
+elif mode == "overdue":
+    # Firing in Prometheus for exactly the (indicator, department) pairs the catalog has.
+    prom = sys.argv[2]
+    owners = get(prom + "/api/v1/query?" + urllib.parse.urlencode(
+        {"query": "group by (indicator, department) (tiendo_indicator_info)"}))["data"]["result"]
+    want = {(r["metric"]["indicator"], r["metric"]["department"]) for r in owners}
+    alerts = [a for a in get(prom + "/api/v1/alerts")["data"]["alerts"]
+              if a["labels"]["alertname"] == "TiendoReportsOverdue" and a["state"] == "firing"]
+    firing = {(a["labels"]["indicator"], a["labels"]["department"]) for a in alerts}
+    if not want or firing != want:
+        sys.exit(1)
+    for a in alerts:
+        i, d = a["labels"]["indicator"], a["labels"]["department"]
+        if a["labels"] != {"alertname": "TiendoReportsOverdue", "severity": "warning", "indicator": i, "department": d}:
+            wrong(f"prometheus: TiendoReportsOverdue labels {a['labels']}")
+        described("prometheus", a, (f"The latest period of {i} whose reports are due", "with 0 of ",
+                                    "a reporting rate of 0% (0 on time)", f"tiendo.overdue.{d}.",
+                                    f"Owning department: {d}."))
+elif mode == "overdue_shipped":
+    # Through the shipped config, each owner's webhook got its own; ops got none.
+    want = {("/shipped-dic", "smartphone_adults"), ("/shipped-doet", "digital_governance_higher_ed"),
+            ("/shipped-dolisa", "digital_governance_higher_ed")}
+    got = set()
+    for line in open(sys.argv[2]):
+        hook = json.loads(line)
+        if not hook["path"].startswith("/shipped-"):
+            continue
+        for a in hook["body"]["alerts"]:
+            if a["labels"].get("alertname") != "TiendoReportsOverdue":
+                continue
+            if hook["path"] == "/shipped-ops":
+                wrong(f"shipped: TiendoReportsOverdue reached ops: {a['labels']}")
+            if hook["path"] != "/shipped-" + a["labels"]["department"]:
+                wrong(f"shipped: {a['labels']} reached {hook['path']}")
+            got.add((hook["path"], a["labels"]["indicator"]))
+    if not want <= got:
+        sys.exit(1)
 elif mode == "shipped":
     # TargetMissed at ops and at dic through the shipped config.
     reached = {"ops": False, "dic": False}
@@ -225,6 +267,9 @@ EOF
 publish districts
 wait_until 90 "firing TiendoIndicatorBehindTrajectory for org unit 89 in Prometheus" found prometheus "$PROM"
 wait_until 60 "TiendoIndicatorBehindTrajectory for org unit 89 at dic's webhook" found webhook "$WORK/webhook.jsonl"
+wait_until 60 "firing TiendoReportsOverdue for every indicator's owning departments in Prometheus" found overdue "$PROM"
+wait_until 60 "TiendoReportsOverdue at dic's, doet's and dolisa's webhooks through the shipped config" \
+  found overdue_shipped "$WORK/webhook.jsonl"
 
 cat >"$WORK/final.json" <<'EOF'
 [{"event_id": "e2e-smartphone-2025-12-89", "indicator": "smartphone_adults", "org_unit": "89",
@@ -234,6 +279,8 @@ publish final
 wait_until 60 "tiendo_plan_verdict 0 for org unit 89 in Prometheus" found verdict "$PROM"
 wait_until 60 "TiendoIndicatorTargetMissed at ops and dic, inhibiting only its own plan and unit's warning, with the shipped config" \
   found shipped "$WORK/webhook.jsonl" "http://127.0.0.1:$shipped_port"
+# Still none at ops, well after the departments got theirs.
+found overdue_shipped "$WORK/webhook.jsonl" || fail "TiendoReportsOverdue no longer at its departments' webhooks"
 
 # Every dashboard query and query variable runs against this Prometheus (variables set to the
 # plan, smartphone_adults and all org units); a variable `label_values(S, L)` runs as
@@ -269,11 +316,12 @@ for path in sorted(Path("deploy/grafana/dashboards").glob("*.json")):
         variables += 1
 for must in ['plan_indicator:tiendo_indicator_value_ratio:territory{plan="$plan",indicator="smartphone_adults"}',
              'plan_indicator:tiendo_indicator_expected_ratio:territory{plan="$plan",indicator="smartphone_adults"}',
-             'max by (plan, indicator, org_unit) (tiendo_indicator_gap_ratio{plan="$plan",org_unit="883"})']:
+             'max by (plan, indicator, org_unit) (tiendo_indicator_gap_ratio{plan="$plan",org_unit="883"})',
+             'max by (indicator, department) (tiendo_reports_expected{indicator="smartphone_adults",department="dic"}) > 0']:
     if not query(must):
         sys.exit(f"no data for {must}")
 print(f"{count} dashboard queries and {variables} variables")
 EOF
 queries=$(python3 "$WORK/dashboards.py" "$PROM" 2>&1) || fail "a dashboard query: $queries"
 
-pass "TiendoIndicatorBehindTrajectory{plan=\"$PLAN\",org_unit=\"89\",department=\"dic\"} fired in Prometheus and reached dic's webhook; the final figure (2025-12) was judged missed and the shipped Alertmanager sent TargetMissed to ops and dic and inhibited that plan and unit's warning only; $queries ran"
+pass "TiendoIndicatorBehindTrajectory{plan=\"$PLAN\",org_unit=\"89\",department=\"dic\"} fired in Prometheus and reached dic's webhook; TiendoReportsOverdue fired for every indicator's owners and reached dic, doet and dolisa, not ops; the final figure (2025-12) was judged missed and the shipped Alertmanager sent TargetMissed to ops and dic and inhibited that plan and unit's warning only; $queries ran"

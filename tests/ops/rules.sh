@@ -42,6 +42,14 @@ route ops,dept-dic alertname=TiendoIndicatorTargetMissed severity=critical "$pla
 route ops,dept-dolisa alertname=TiendoIndicatorTargetMissed severity=critical "$plan_label" department=dolisa
 route dept-gso alertname=TiendoIndicatorStale severity=warning "$plan_label" department=gso
 route dept-tax alertname=TiendoIndicatorNeverReported severity=info department=tax
+# Overdue reports carry neither plan nor org unit: the `department` label of the reporting
+# gauges alone takes them to the owning department (a warning: not to ops), each owner of a
+# two-owner indicator its own.
+for dept in dic doit dpi sbv doh doet dolisa tax gso; do
+  route "dept-$dept" alertname=TiendoReportsOverdue severity=warning department="$dept"
+done
+route dept-doet alertname=TiendoReportsOverdue severity=warning indicator=digital_governance_higher_ed department=doet
+route dept-dolisa alertname=TiendoReportsOverdue severity=warning indicator=digital_governance_higher_ed department=dolisa
 route ops alertname=TiendoIndicatorFiguresAbsent severity=critical
 route ops alertname=TiendoServiceDown severity=critical
 route ops alertname=TiendoConsumerFallingBehind severity=warning service=ingest
