@@ -20,6 +20,9 @@ pub struct IndicatorGauges {
     behind: GaugeVec,
     period_end: GaugeVec,
     verdict: GaugeVec,
+    progress_score: GaugeVec,
+    projected: GaugeVec,
+    attainment: GaugeVec,
     target: GaugeVec,
     tolerance: GaugeVec,
     target_date: GaugeVec,
@@ -81,6 +84,24 @@ impl IndicatorGauges {
                 registry,
                 "tiendo_plan_verdict",
                 "The plan's verdict on its final period: 1 achieved, 0 missed; absent before the final figure.",
+                unit,
+            )?,
+            progress_score: gauge(
+                registry,
+                "tiendo_indicator_progress_score",
+                "Open SDG's progress score of the unit's figures since the plan's base (-5..5; 5: target achieved).",
+                unit,
+            )?,
+            projected: gauge(
+                registry,
+                "tiendo_indicator_projected_ratio",
+                "The trend over the unit's latest figures, projected to the plan's target date (0..1 scale, unbounded).",
+                unit,
+            )?,
+            attainment: gauge(
+                registry,
+                "tiendo_indicator_expected_attainment_timestamp_seconds",
+                "When the trend reaches the plan's target (Unix time); absent when flat or moving away.",
                 unit,
             )?,
             target: gauge(
@@ -156,7 +177,17 @@ impl IndicatorGauges {
     ) -> Result<(), StoreError> {
         self.refresh_reports(db, catalog, now).await?;
         let standings = tiendo_store::alerting::all_standings(db).await?;
-        for g in [&self.value, &self.expected, &self.gap, &self.behind, &self.period_end, &self.verdict] {
+        for g in [
+            &self.value,
+            &self.expected,
+            &self.gap,
+            &self.behind,
+            &self.period_end,
+            &self.verdict,
+            &self.progress_score,
+            &self.projected,
+            &self.attainment,
+        ] {
             g.reset();
         }
         for i in catalog.indicators() {
@@ -190,6 +221,15 @@ impl IndicatorGauges {
             let behind = s.judgement.status == Status::Behind;
             self.behind.with_label_values(&labels).set(if behind { 1.0 } else { 0.0 });
             self.period_end.with_label_values(&labels).set(timestamp(s.period.end()));
+            if let Some(score) = s.outlook.score {
+                self.progress_score.with_label_values(&labels).set(score);
+            }
+            if let Some(projected) = s.outlook.projected {
+                self.projected.with_label_values(&labels).set(projected / 100.0);
+            }
+            if let Some(date) = s.outlook.expected_attainment {
+                self.attainment.with_label_values(&labels).set(timestamp(date));
+            }
             let closing = catalog
                 .plan(&key.plan)
                 .and_then(|p| p.indicator(&key.indicator))

@@ -12,10 +12,11 @@ use chrono::{DateTime, Utc};
 use tiendo_domain::alert::{alert_id, AlertKind, AlertState, PlanKey, Standing, Transition};
 use tiendo_domain::figure::FigureVersion;
 use tiendo_domain::plan::{Baseline, Plan, PlanIndicator};
+use tiendo_domain::progress::assess;
 use tiendo_domain::reporting::{Receipt, Reports};
 use tiendo_domain::trajectory::judge;
 use tiendo_domain::trajectory::Status;
-use tiendo_domain::{Catalog, FigureKey, IndicatorId, OrgUnitCode, Period, PlanId, UnitKey};
+use tiendo_domain::{Catalog, FigureKey, IndicatorId, OrgUnitCode, Percent, Period, PlanId, UnitKey};
 use tiendo_store::alerting::{self, AlertRecord, Judged, Latest};
 use tiendo_store::sea_orm::ConnectionTrait;
 use tiendo_store::StoreError;
@@ -99,14 +100,15 @@ pub async fn judge_keys<C: ConnectionTrait>(
     keys: &[PlanKey],
     now: DateTime<Utc>,
 ) -> Result<Judged, StoreError> {
-    let latest = latest_figures(db, catalog, keys).await?;
+    let series = series(db, catalog, keys).await?;
     let ids: Vec<String> = keys.iter().flat_map(|k| AlertKind::ALL.map(|kind| alert_id(k, kind))).collect();
     let alerts = alerting::alerts(db, &ids).await?;
     let mut baselines = Baselines::default();
     let mut reports = ReportCache::default();
     let mut judged = Judged::default();
     for key in keys {
-        let Some(figure) = latest.get(key) else { continue };
+        let Some(s) = series.get(key) else { continue };
+        let Some(figure) = s.recent.last() else { continue };
         let Some((plan, entry)) = plan_entry(catalog, key) else { continue };
         let Some(indicator) = catalog.indicator(&key.indicator) else { continue };
         let closing = figure.period == entry.final_period(indicator.reported);
@@ -126,13 +128,16 @@ pub async fn judge_keys<C: ConnectionTrait>(
             }
         }
         let target = entry.goal.map(|g| g.target);
+        let figures: Vec<(Period, Percent)> = s.recent.iter().map(|f| (f.period, f.value)).collect();
+        let first = s.first.map(|f| (f.period, f.value));
+        let outlook = assess(entry, indicator.reported, indicator.trend_window, first, &figures, closing);
         if judgement.status != Status::Incomplete {
             for kind in AlertKind::ALL {
                 let id = alert_id(key, kind);
                 let record = alerts.get(&id);
                 let firing = record.is_some_and(|r| r.state == AlertState::Firing);
                 let episodes = record.map_or(0, |r: &AlertRecord| r.episodes);
-                let (state, episode) = match (kind.fires_on(judgement.status), firing) {
+                let (state, episode) = match (kind.fires_on(judgement.status, &outlook), firing) {
                     (true, false) => (AlertState::Firing, episodes + 1),
                     (false, true) => (AlertState::Resolved, episodes),
                     _ => continue,
@@ -153,11 +158,12 @@ pub async fn judge_keys<C: ConnectionTrait>(
                     target,
                     departments: indicator.owners.clone(),
                     coverage: c,
+                    outlook,
                     at: now,
                 });
             }
         }
-        let standing = Standing { period: figure.period, judgement, target, coverage, judged_at: now };
+        let standing = Standing { period: figure.period, judgement, target, coverage, outlook, judged_at: now };
         judged.standings.push((key.clone(), standing));
     }
     Ok(judged)
@@ -240,14 +246,24 @@ async fn keys_to_judge<C: ConnectionTrait>(
     Ok(keys)
 }
 
-/// Each key's figure to judge: its latest with a value up to the plan's final period, among
-/// those of a unit within the plan's territory on the figure's date (a code can belong to
-/// another unit at another time). A few queries per plan and indicator.
-async fn latest_figures<C: ConnectionTrait>(
+/// The figures a key is judged and assessed on.
+struct Series {
+    /// Its latest figures within the plan, oldest first: the trend's window, the last of them
+    /// the figure judged.
+    recent: Vec<Latest>,
+    /// Its first figure within the plan: the progress measure's base when the plan gives no
+    /// baseline.
+    first: Option<Latest>,
+}
+
+/// Each key's figures: its latest `trend_window` with a value up to the plan's final period,
+/// among those of a unit within the plan's territory on the figure's date (a code can belong to
+/// another unit at another time), and its first. A few queries per plan and indicator.
+async fn series<C: ConnectionTrait>(
     db: &C,
     catalog: &Catalog,
     keys: &[PlanKey],
-) -> Result<HashMap<PlanKey, Latest>, StoreError> {
+) -> Result<HashMap<PlanKey, Series>, StoreError> {
     let mut groups: HashMap<(&PlanId, &IndicatorId), Vec<&PlanKey>> = HashMap::new();
     for k in keys {
         groups.entry((&k.plan, &k.indicator)).or_default().push(k);
@@ -257,20 +273,30 @@ async fn latest_figures<C: ConnectionTrait>(
         let Some((plan, entry)) = catalog.plan(plan_id).and_then(|p| Some((p, p.indicator(indicator)?))) else {
             continue;
         };
-        let Some(until) = horizon(catalog, entry) else { continue };
+        let (Some(until), Some(i)) = (horizon(catalog, entry), catalog.indicator(indicator)) else { continue };
         let units: Vec<UnitKey> =
             group.iter().map(|k| UnitKey { indicator: k.indicator.clone(), org_unit: k.org_unit.clone() }).collect();
-        let latest = alerting::latest_figures(db, &units, until).await?;
+        let recent = alerting::recent_figures(db, &units, until, i.trend_window).await?;
+        let firsts = match entry.baseline {
+            Some(_) => HashMap::new(),
+            None => alerting::first_figures(db, &units, until).await?,
+        };
         let within = |unit: &UnitKey, f: &Latest| catalog.tree().is_within(&unit.org_unit, &plan.scope, f.period.end());
         for (key, unit) in group.into_iter().zip(&units) {
-            let found = match latest.get(unit) {
-                Some(f) if within(unit, f) => Some(*f),
-                Some(_) => alerting::figures_until(db, unit, until).await?.into_iter().find(|f| within(unit, f)),
-                None => None,
-            };
-            if let Some(f) = found {
-                out.insert(key.clone(), f);
+            let Some(figures) = recent.get(unit) else { continue };
+            let mut kept: Vec<Latest> = figures.iter().filter(|f| within(unit, f)).copied().collect();
+            if kept.len() < figures.len() {
+                // A code that belonged to another unit within the window: look further back.
+                kept = alerting::figures_until(db, unit, until).await?;
+                kept.retain(|f| within(unit, f));
+                kept.truncate(i.trend_window);
             }
+            kept.reverse();
+            if kept.is_empty() {
+                continue;
+            }
+            let first = firsts.get(unit).copied().filter(|f| within(unit, f));
+            out.insert(key.clone(), Series { recent: kept, first });
         }
     }
     Ok(out)

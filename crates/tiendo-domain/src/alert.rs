@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::ids::{DepartmentCode, IndicatorId, OrgUnitCode, PlanId};
 use crate::percent::Percent;
 use crate::period::Period;
+use crate::progress::Outlook;
 use crate::trajectory::{Judgement, Status};
 
 /// A plan's view of one unit's indicator: what alerting judges.
@@ -53,16 +54,20 @@ impl fmt::Display for AlertState {
 pub enum AlertKind {
     /// Behind the straight path from baseline to target (status `behind`).
     Trajectory,
+    /// The trend projects the target missed by more than the tolerance (the early warning),
+    /// whatever the status.
+    Forecast,
     /// The plan's final period missed its target (status `missed`).
     Verdict,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 2] = [AlertKind::Trajectory, AlertKind::Verdict];
+    pub const ALL: [AlertKind; 3] = [AlertKind::Trajectory, AlertKind::Forecast, AlertKind::Verdict];
 
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::Trajectory => "trajectory",
+            AlertKind::Forecast => "forecast",
             AlertKind::Verdict => "verdict",
         }
     }
@@ -71,10 +76,11 @@ impl AlertKind {
         AlertKind::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
-    /// True when a figure of this status should have this alert firing.
-    pub fn fires_on(self, status: Status) -> bool {
+    /// True when a figure judged so should have this alert firing.
+    pub fn fires_on(self, status: Status, outlook: &Outlook) -> bool {
         match self {
             AlertKind::Trajectory => status == Status::Behind,
+            AlertKind::Forecast => outlook.warning,
             AlertKind::Verdict => status == Status::Missed,
         }
     }
@@ -110,6 +116,8 @@ pub struct Transition {
     pub departments: Vec<DepartmentCode>,
     /// Received ÷ expected of the reports the figure depends on.
     pub coverage: f64,
+    /// The progress methods' view of the same figures.
+    pub outlook: Outlook,
     pub at: DateTime<Utc>,
 }
 
@@ -123,5 +131,7 @@ pub struct Standing {
     /// Received ÷ expected of the reports the figure depends on, when it was worked out (before
     /// the due date, and for every alert).
     pub coverage: Option<f64>,
+    /// The progress methods' view: category, score, trend forecast.
+    pub outlook: Outlook,
     pub judged_at: DateTime<Utc>,
 }

@@ -34,6 +34,8 @@ pub struct Indicator {
     pub reported: Frequency,
     /// Who reports it directly, and when it is due.
     pub calendar: Calendar,
+    /// How many of a unit's latest figures the trend forecast is fitted to (at least 3).
+    pub trend_window: usize,
 }
 
 impl Indicator {
@@ -116,6 +118,7 @@ struct RawIndicator {
     #[serde(default)]
     reported_by: Vec<RawLevel>,
     due_days: Option<u32>,
+    trend_window: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -171,6 +174,8 @@ struct RawPlanIndicator {
     comparator: Option<Comparator>,
     target_date: Option<NaiveDate>,
     tolerance: Option<f64>,
+    /// For an indicator without a target: which way is good (increase | decrease).
+    direction: Option<crate::progress::Direction>,
 }
 
 fn invalid(msg: String) -> CatalogError {
@@ -225,8 +230,22 @@ impl Catalog {
                 given => given.iter().map(|l| (l.level, Validity { from: l.valid_from, to: l.valid_to })).collect(),
             };
             let calendar = Calendar { levels, due_days: i.due_days.unwrap_or(default_due) };
-            let indicator =
-                Indicator { id: id.clone(), pillar: i.pillar, name: i.name, owners, reported: i.reported, calendar };
+            let trend_window = i.trend_window.unwrap_or(crate::progress::DEFAULT_WINDOW);
+            if trend_window < crate::progress::MIN_WINDOW {
+                return Err(invalid(format!(
+                    "indicator `{id}`: trend_window must be at least {}",
+                    crate::progress::MIN_WINDOW
+                )));
+            }
+            let indicator = Indicator {
+                id: id.clone(),
+                pillar: i.pillar,
+                name: i.name,
+                owners,
+                reported: i.reported,
+                calendar,
+                trend_window,
+            };
             if indicators.insert(id, indicator).is_some() {
                 return Err(invalid(format!("indicator `{}` is listed twice", i.id)));
             }
@@ -358,7 +377,14 @@ fn plan(p: RawPlan, indicators: &BTreeMap<IndicatorId, Indicator>, tree: &Tree) 
         if !(tolerance.is_finite() && tolerance >= 0.0) {
             return Err(invalid(format!("plan `{id}`, `{indicator}`: tolerance must be a non-negative number")));
         }
-        let entry = PlanIndicator { indicator: indicator.clone(), baseline, goal, tolerance, until };
+        let direction = match (goal, i.direction) {
+            (Some(g), Some(d)) if d != g.comparator.direction() => {
+                return Err(invalid(format!("plan `{id}`, `{indicator}`: direction `{d}` contradicts the comparator")));
+            }
+            (Some(g), _) => g.comparator.direction(),
+            (None, d) => d.unwrap_or(crate::progress::Direction::Increase),
+        };
+        let entry = PlanIndicator { indicator: indicator.clone(), baseline, goal, tolerance, until, direction };
         if entries.insert(indicator.clone(), entry).is_some() {
             return Err(invalid(format!("plan `{id}` holds `{indicator}` twice")));
         }

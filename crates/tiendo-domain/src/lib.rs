@@ -21,6 +21,7 @@
 //! - [`reporting`]: the reporting calendar, expected reports, receipts, on-time and reporting rates.
 //! - [`rollup`]: how a child's figure contributes to its parent's roll-up.
 //! - [`trajectory`]: expected value on the path from baseline to target, the status, the verdict.
+//! - [`progress`]: Open SDG's progress measure, the trend forecast and its early warning.
 //! - [`alert`]: what alerting judges (a plan's key), alert kinds, states and ids.
 
 pub mod alert;
@@ -31,6 +32,7 @@ pub mod observation;
 pub mod percent;
 pub mod period;
 pub mod plan;
+pub mod progress;
 pub mod reason;
 pub mod reporting;
 pub mod rollup;

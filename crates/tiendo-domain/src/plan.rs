@@ -77,6 +77,9 @@ pub struct PlanIndicator {
     pub tolerance: f64,
     /// Until when the plan judges this indicator: the goal's date, or the plan's.
     pub until: NaiveDate,
+    /// Which way is good: the goal's comparator's, or for a monitored indicator the catalog's
+    /// `direction` (default: increase). The progress measure needs it.
+    pub direction: crate::progress::Direction,
 }
 
 impl PlanIndicator {

@@ -180,6 +180,12 @@ impl From<&Transition> for v1::Alert {
             departments: t.departments.iter().map(|d| d.to_string()).collect(),
             plan: t.key.plan.to_string(),
             coverage: t.coverage,
+            kind: t.kind.as_str().to_owned(),
+            progress: t.outlook.progress.as_str().to_owned(),
+            score: t.outlook.score,
+            projected: t.outlook.projected,
+            expected_attainment: t.outlook.expected_attainment.map(|d| d.to_string()).unwrap_or_default(),
+            outlook: t.outlook.weather.as_str().to_owned(),
         }
     }
 }

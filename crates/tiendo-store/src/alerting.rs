@@ -8,15 +8,19 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::sea_query::{Alias, Condition, Expr, JoinType, OnConflict, Query};
+use sea_orm::sea_query::{
+    Alias, Condition, Expr, Func, JoinType, OnConflict, Order, Query, SelectStatement, SimpleExpr,
+};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
 };
 use tiendo_domain::alert::{AlertState, PlanKey, Standing, Transition};
 use tiendo_domain::figure::FigureVersion;
+use tiendo_domain::progress::{Category, Outlook, Weather};
 use tiendo_domain::trajectory::{Judgement, Status};
 use tiendo_domain::{FigureKey, IndicatorId, OrgUnitCode, Percent, Period, PlanId, UnitKey};
 
+use crate::entity::alert_figure::Column as F;
 use crate::entity::{alert, alert_event, alert_figure, standing};
 use crate::error::StoreError;
 use crate::keys::any_key;
@@ -42,7 +46,6 @@ pub async fn stored_versions<C: ConnectionTrait>(
     db: &C,
     keys: &[&FigureKey],
 ) -> Result<HashMap<FigureKey, u64>, StoreError> {
-    use alert_figure::Column as F;
     let mut out = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         let texts: Vec<[String; 3]> =
@@ -66,7 +69,6 @@ pub async fn stored_versions<C: ConnectionTrait>(
 
 /// Stores these versions of figures, replacing what is stored for their keys.
 pub async fn store_figures<C: ConnectionTrait>(db: &C, figures: &[&FigureVersion]) -> Result<(), StoreError> {
-    use alert_figure::Column as F;
     let rows: Vec<alert_figure::ActiveModel> = figures
         .iter()
         .map(|f| alert_figure::ActiveModel {
@@ -114,55 +116,101 @@ pub struct Latest {
     pub value: Percent,
 }
 
-/// The figure of the latest period with a value, ending on `until` at the latest, of each
-/// key, in a few queries: each key (a `VALUES` list) joined to its figure whose period ends
-/// last, found through the `alert_figures_latest` index rather than by reading every period
-/// of the key.
-pub async fn latest_figures<C: ConnectionTrait>(
+/// The latest `n` figures with a value, ending on `until` at the latest, of each key, latest
+/// first, in a few queries: each key (a `VALUES` list) joined to its figures that end no
+/// earlier than its `n`th latest, found through the `alert_figures_latest` index rather than
+/// by reading every period of the key. Periods of one key ending on the same day (a month and
+/// its quarter) come greatest period first.
+pub async fn recent_figures<C: ConnectionTrait>(
+    db: &C,
+    keys: &[UnitKey],
+    until: NaiveDate,
+    n: usize,
+) -> Result<HashMap<UnitKey, Vec<Latest>>, StoreError> {
+    let mut rows: HashMap<(String, String), Vec<alert_figure::Model>> = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        // From the period end of the key's `n`th latest figure; from any when it has fewer.
+        let query = figures_of_keys(chunk, until, |g, of_key, period_end| {
+            let nth_end = Query::select()
+                .column((g.clone(), F::PeriodEnd))
+                .from_as(alert_figure::Entity, g.clone())
+                .cond_where(of_key)
+                .order_by((g.clone(), F::PeriodEnd), Order::Desc)
+                .limit(1)
+                .offset(n.saturating_sub(1) as u64)
+                .to_owned();
+            period_end.gte(Func::coalesce([
+                SimpleExpr::SubQuery(None, Box::new(nth_end.into_sub_query_statement())),
+                Expr::val("").into(),
+            ]))
+        });
+        for m in alert_figure::Model::find_by_statement(db.get_database_backend().build(&query)).all(db).await? {
+            rows.entry((m.indicator.clone(), m.org_unit.clone())).or_default().push(m);
+        }
+    }
+    rows.into_iter()
+        .map(|((i, u), mut figures)| {
+            figures.sort_by(|a, b| b.period_end.cmp(&a.period_end).then_with(|| b.period.cmp(&a.period)));
+            figures.truncate(n);
+            Ok((unit_key(&i, &u)?, figures.iter().map(latest).collect::<Result<Vec<_>, _>>()?))
+        })
+        .collect()
+}
+
+/// The first figure with a value, ending on `until` at the latest, of each key.
+pub async fn first_figures<C: ConnectionTrait>(
     db: &C,
     keys: &[UnitKey],
     until: NaiveDate,
 ) -> Result<HashMap<UnitKey, Latest>, StoreError> {
-    use alert_figure::Column as F;
-    use alert_figure::Entity as Figures;
-    // A VALUES list's columns are column1, column2, … on SQLite and PostgreSQL alike.
-    let (k, indicator, unit, g) = (Alias::new("k"), Alias::new("column1"), Alias::new("column2"), Alias::new("g"));
-    let of_key = |table: &Alias| {
-        Condition::all()
-            .add(Expr::col((table.clone(), F::Indicator)).equals((k.clone(), indicator.clone())))
-            .add(Expr::col((table.clone(), F::OrgUnit)).equals((k.clone(), unit.clone())))
-    };
-    let until = until.to_string();
-    let f = Alias::new("f");
     let mut rows: HashMap<(String, String), alert_figure::Model> = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let last_end = Query::select()
-            .expr(Expr::col((g.clone(), F::PeriodEnd)).max())
-            .from_as(Figures, g.clone())
-            .cond_where(
-                of_key(&g)
-                    .add(Expr::col((g.clone(), F::Value)).is_not_null())
-                    .add(Expr::col((g.clone(), F::PeriodEnd)).lte(until.as_str())),
+        let query = figures_of_keys(chunk, until, |g, of_key, period_end| {
+            period_end.in_subquery(
+                Query::select()
+                    .expr(Expr::col((g.clone(), F::PeriodEnd)).min())
+                    .from_as(alert_figure::Entity, g.clone())
+                    .cond_where(of_key)
+                    .to_owned(),
             )
-            .to_owned();
-        let values = chunk.iter().map(|k| (k.indicator.to_string(), k.org_unit.to_string()));
-        let query = Query::select()
-            .columns([F::Indicator, F::OrgUnit, F::Period, F::PeriodEnd, F::Value, F::Version].map(|c| (f.clone(), c)))
-            .from_values(values, k.clone())
-            .join_as(JoinType::InnerJoin, Figures, f.clone(), of_key(&f))
-            .and_where(Expr::col((f.clone(), F::Value)).is_not_null())
-            .and_where(Expr::col((f.clone(), F::PeriodEnd)).in_subquery(last_end))
-            .to_owned();
+        });
         for m in alert_figure::Model::find_by_statement(db.get_database_backend().build(&query)).all(db).await? {
-            // Periods of one key ending on the same day (a month and its quarter): the
-            // greatest period wins, as it always has.
+            // Periods ending on the same day: the smallest period first, as for a baseline.
             let key = (m.indicator.clone(), m.org_unit.clone());
-            if rows.get(&key).is_none_or(|o| o.period < m.period) {
+            if rows.get(&key).is_none_or(|o| m.period < o.period) {
                 rows.insert(key, m);
             }
         }
     }
     rows.into_iter().map(|((i, u), m)| Ok((unit_key(&i, &u)?, latest(&m)?))).collect()
+}
+
+/// Each key of `chunk` (a `VALUES` list) joined to its figures with a value ending on `until` at
+/// the latest, narrowed by `narrow`: given an alias `g` for a subquery, the condition that picks
+/// the key's figures of that kind under `g`, and the joined figure's period end, it returns the
+/// condition on that period end. A `VALUES` list's columns are column1, column2, … on SQLite and
+/// PostgreSQL alike.
+fn figures_of_keys(
+    chunk: &[UnitKey],
+    until: NaiveDate,
+    narrow: impl FnOnce(&Alias, Condition, Expr) -> SimpleExpr,
+) -> SelectStatement {
+    let (k, f, g) = (Alias::new("k"), Alias::new("f"), Alias::new("g"));
+    let until = until.to_string();
+    let of_key = |table: &Alias| {
+        Condition::all()
+            .add(Expr::col((table.clone(), F::Indicator)).equals((k.clone(), Alias::new("column1"))))
+            .add(Expr::col((table.clone(), F::OrgUnit)).equals((k.clone(), Alias::new("column2"))))
+            .add(Expr::col((table.clone(), F::Value)).is_not_null())
+            .add(Expr::col((table.clone(), F::PeriodEnd)).lte(until.as_str()))
+    };
+    let values = chunk.iter().map(|k| (k.indicator.to_string(), k.org_unit.to_string()));
+    Query::select()
+        .columns([F::Indicator, F::OrgUnit, F::Period, F::PeriodEnd, F::Value, F::Version].map(|c| (f.clone(), c)))
+        .from_values(values, k.clone())
+        .join_as(JoinType::InnerJoin, alert_figure::Entity, f.clone(), of_key(&f))
+        .and_where(narrow(&g, of_key(&g), Expr::col((f.clone(), F::PeriodEnd))))
+        .to_owned()
 }
 
 fn latest(m: &alert_figure::Model) -> Result<Latest, StoreError> {
@@ -177,7 +225,6 @@ pub async fn figures_until<C: ConnectionTrait>(
     key: &UnitKey,
     until: NaiveDate,
 ) -> Result<Vec<Latest>, StoreError> {
-    use alert_figure::Column as F;
     alert_figure::Entity::find()
         .filter(F::Indicator.eq(key.indicator.as_str()))
         .filter(F::OrgUnit.eq(key.org_unit.as_str()))
@@ -194,7 +241,6 @@ pub async fn figures_until<C: ConnectionTrait>(
 
 /// The earliest period with a value of (indicator, org unit), and that value.
 pub async fn first_figure<C: ConnectionTrait>(db: &C, key: &UnitKey) -> Result<Option<Latest>, StoreError> {
-    use alert_figure::Column as F;
     let first = alert_figure::Entity::find()
         .filter(F::Indicator.eq(key.indicator.as_str()))
         .filter(F::OrgUnit.eq(key.org_unit.as_str()))
@@ -220,6 +266,18 @@ fn standing(m: standing::Model) -> Result<(PlanKey, Standing), StoreError> {
             judgement: Judgement { value: percent(m.value)?, expected: m.expected, gap: m.gap, status },
             target: m.target.map(percent).transpose()?,
             coverage: m.coverage,
+            outlook: Outlook {
+                progress: m.progress.as_deref().and_then(Category::parse).unwrap_or(Category::NotAvailable),
+                score: m.score,
+                projected: m.projected,
+                expected_attainment: m
+                    .expected_attainment
+                    .as_deref()
+                    .map(|d| d.parse().map_err(corrupt))
+                    .transpose()?,
+                weather: m.outlook.as_deref().and_then(Weather::parse).unwrap_or(Weather::NotAvailable),
+                warning: false,
+            },
             judged_at: parse_time(&m.judged_at)?,
         },
     ))
@@ -368,6 +426,11 @@ pub async fn save<C: ConnectionTrait>(db: &C, judged: &Judged, now: DateTime<Utc
             target: Set(s.target.map(Percent::get)),
             status: Set(s.judgement.status.as_str().to_owned()),
             coverage: Set(s.coverage),
+            progress: Set(Some(s.outlook.progress.as_str().to_owned())),
+            score: Set(s.outlook.score),
+            projected: Set(s.outlook.projected),
+            expected_attainment: Set(s.outlook.expected_attainment.map(|d| d.to_string())),
+            outlook: Set(Some(s.outlook.weather.as_str().to_owned())),
             judged_at: Set(time(s.judged_at)),
         })
         .collect();
@@ -383,6 +446,12 @@ pub async fn save<C: ConnectionTrait>(db: &C, judged: &Judged, now: DateTime<Utc
                         S::Gap,
                         S::Target,
                         S::Status,
+                        S::Coverage,
+                        S::Progress,
+                        S::Score,
+                        S::Projected,
+                        S::ExpectedAttainment,
+                        S::Outlook,
                         S::JudgedAt,
                     ])
                     .to_owned(),

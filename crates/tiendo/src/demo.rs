@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use serde_json::{json, Value};
 use tiendo_bus::names::header;
 use tiendo_bus::StreamKind;
+use tiendo_domain::alert::AlertKind;
 use tiendo_domain::trajectory::Status;
 use tiendo_domain::{Catalog, OrgUnitCode, Period};
 use tiendo_proto::v1::{Alert, Rejection};
@@ -289,6 +290,25 @@ pub async fn run(mut settings: Settings, out: &mut (impl Write + Send)) -> anyho
                 .zip(OrgUnitCode::parse(&a.org_unit).ok())
                 .and_then(|(p, code)| catalog.tree().unit_at(&code, p.end()).map(|u| u.name.clone()))
                 .unwrap_or_default();
+            if a.kind == AlertKind::Forecast.as_str() {
+                let projected = a.projected.map_or_else(|| "–".to_owned(), |p| format!("{p:.1}%"));
+                writeln!(
+                    out,
+                    "   FORECAST {:<8} {} @ {} {} ({}): {:.1}% now; the trend reaches {projected} by the target date, \
+                     against {:.1}%: outlook {}, progress {}  [{}]",
+                    a.state.to_uppercase(),
+                    a.indicator,
+                    a.org_unit,
+                    unit,
+                    a.period,
+                    a.value,
+                    a.target,
+                    a.outlook,
+                    a.progress,
+                    a.alert_id
+                )?;
+                continue;
+            }
             writeln!(
                 out,
                 "   ALERT {:<8} {} @ {} {} ({}): {:.1}% against {:.1}%, gap {:+.1} pp, status {}  [{}]",

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use tiendo_domain::alert::{alert_id, AlertKind};
+use tiendo_domain::progress::Outlook;
 use tiendo_domain::reporting::{Rates, Reports};
 use tiendo_domain::trajectory::Status;
 use tiendo_domain::{Catalog, IndicatorId, OrgUnitCode, Percent, Period, PlanId, PlanKey};
@@ -29,6 +30,8 @@ pub struct Row {
     pub verdict: bool,
     /// The key's alerts firing now.
     pub alerts: Vec<String>,
+    /// The progress methods' view: category, score, trend.
+    pub outlook: Outlook,
 }
 
 /// Reads every judged key: by plan, then indicator, the plan's territory first.
@@ -59,6 +62,7 @@ pub async fn rows(db: &DatabaseConnection, catalog: &Catalog) -> anyhow::Result<
                 target: s.target,
                 status: s.judgement.status,
                 verdict,
+                outlook: s.outlook,
             }
         })
         .collect();
@@ -90,8 +94,20 @@ pub fn render(catalog: &Catalog, rows: &[Row]) -> String {
                 .unwrap_or_default();
             out.push_str(&format!("plan {} ({about})\n", r.plan));
             out.push_str(&format!(
-                "{:<30} {:<24} {:<8} {:>7} {:>8} {:>7} {:>7}  {}\n",
-                "indicator", "org unit", "period", "value", "expected", "gap", "target", "status"
+                "{:<30} {:<24} {:<8} {:>7} {:>8} {:>7} {:>7}  {:<22} {:>5}  {:<13} {:>9} {:<10}  {}\n",
+                "indicator",
+                "org unit",
+                "period",
+                "value",
+                "expected",
+                "gap",
+                "target",
+                "progress",
+                "score",
+                "outlook",
+                "projected",
+                "attained",
+                "status"
             ));
         }
         let unit = format!("{} {}", r.org_unit, r.unit_name);
@@ -99,14 +115,20 @@ pub fn render(catalog: &Catalog, rows: &[Row]) -> String {
         let gap = r.gap.map_or_else(|| format!("{:>7}", "–"), |g| format!("{g:>+7.1}"));
         let status = if r.verdict { format!("{} (verdict)", r.status) } else { r.status.to_string() };
         let alerts = if r.alerts.is_empty() { String::new() } else { format!(" (alert {})", r.alerts.join(", ")) };
+        let o = &r.outlook;
+        let score = o.score.map_or_else(|| format!("{:>5}", "–"), |s| format!("{s:>+5.1}"));
+        let attained = o.expected_attainment.map_or_else(|| "–".to_owned(), |d| d.to_string());
         out.push_str(&format!(
-            "{:<30} {:<24} {:<8} {:>6.1}% {} {gap} {}  {status}{alerts}\n",
+            "{:<30} {:<24} {:<8} {:>6.1}% {} {gap} {}  {:<22} {score}  {:<13} {} {attained:<10}  {status}{alerts}\n",
             r.indicator.as_str(),
             unit,
             r.period.to_string(),
             r.value.get(),
             percent(r.expected, 8),
             percent(r.target.map(Percent::get), 7),
+            o.progress.as_str(),
+            o.weather.as_str(),
+            percent(o.projected, 9),
         ));
     }
     if rows.is_empty() {

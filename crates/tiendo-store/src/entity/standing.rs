@@ -22,6 +22,14 @@ pub struct Model {
     pub status: String,
     /// Received ÷ expected of the reports the figure depends on, when worked out.
     pub coverage: Option<f64>,
+    /// Open SDG's progress category and score.
+    pub progress: Option<String>,
+    pub score: Option<f64>,
+    /// The trend forecast: the line's value at the target date, when it reaches the target
+    /// (YYYY-MM-DD), and its weather symbol.
+    pub projected: Option<f64>,
+    pub expected_attainment: Option<String>,
+    pub outlook: Option<String>,
     pub judged_at: String,
 }
 

@@ -8,6 +8,7 @@ mod m20261127_000001_create_tables;
 mod m20261128_000001_alert_figures_latest;
 mod m20261201_000001_plans;
 mod m20261202_000001_reporting;
+mod m20261203_000001_progress;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_alert_figures_latest::Migration),
             Box::new(m20261201_000001_plans::Migration),
             Box::new(m20261202_000001_reporting::Migration),
+            Box::new(m20261203_000001_progress::Migration),
         ]
     }
 }
