@@ -200,6 +200,28 @@ async fn a_surge_then_a_plateau_raises_the_forecast_alert_while_still_on_track(d
     assert!((80.0 - projected) / 4.0 > 0.20);
     assert_eq!(a.outlook, "cloudy");
     close(app.metric("tiendo_indicator_projected_ratio", &labels).await, projected / 100.0, "gauge");
+
+    // Growth resumes: 77, 78, 79 for 2024-07..09. The latest six (2024-04..09, t = 0..5) are
+    // 76, 76, 76, 77, 78, 79: mean 77, slope Σ(t−2.5)(y−77) / Σ(t−2.5)² = 11 / 17.5 a month, and at
+    // 2025-12 (t = 20) the line reaches 77 + 11 / 17.5 × 17.5 = 88 ≥ 80: sun, and the alert resolves.
+    // (If alerting meets 2024-08 before 2024-09, the alert resolves there already: 76, 76, 76, 76,
+    // 77, 78 give 76.5 + 6.5 / 17.5 × 18.5 ≈ 83.4 at 2025-12. Either way, one resolution.)
+    let more: Vec<_> = [("2024-07", 77.0), ("2024-08", 78.0), ("2024-09", 79.0)]
+        .iter()
+        .map(|(m, v)| percent(&format!("s-{m}"), "smartphone_adults", "89", m, *v))
+        .collect();
+    app.publish("dic", &json!(more)).await;
+    app.wait_for("the forecast alert to resolve", WAIT, |a| forecast(a).len() == 2).await;
+    app.wait_idle().await;
+    let fired = forecast(&app);
+    assert_eq!(fired.len(), 2, "{fired:?}");
+    let b = &fired[1];
+    assert_eq!(
+        (b.state.as_str(), b.alert_id.as_str(), b.outlook.as_str()),
+        ("resolved", "an_giang_2025:smartphone_adults:89:forecast", "sun")
+    );
+    assert!(b.projected.is_some_and(|p| p >= 80.0), "{b:?}");
+    close(app.metric("tiendo_indicator_projected_ratio", &labels).await, 0.88, "gauge after growth resumes");
     app.cleanup().await;
 }
 

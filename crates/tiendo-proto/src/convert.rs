@@ -245,4 +245,22 @@ mod tests {
         let bad_time = v1::ValidObservation { received_at: "yesterday".into(), ..valid() };
         assert!(Observation::try_from(&bad_time).unwrap_err().to_string().contains("received_at"));
     }
+
+    #[test]
+    fn an_alert_leaves_out_what_the_progress_methods_could_not_say() {
+        let none = v1::Alert { kind: "verdict".into(), outlook: "not_available".into(), ..Default::default() };
+        let json = serde_json::to_value(&none).unwrap();
+        for field in ["score", "projected", "expected_attainment"] {
+            assert!(json.get(field).is_none(), "{field} in {json}");
+        }
+        let some =
+            v1::Alert { score: Some(1.5), projected: Some(76.9), expected_attainment: "2026-12-05".into(), ..none };
+        let json = serde_json::to_value(&some).unwrap();
+        assert_eq!(
+            (&json["score"], &json["projected"], &json["expected_attainment"]),
+            (&serde_json::json!(1.5), &serde_json::json!(76.9), &serde_json::json!("2026-12-05"))
+        );
+        // And it reads back the same, with or without them.
+        assert_eq!(serde_json::from_value::<v1::Alert>(json).unwrap(), some);
+    }
 }
