@@ -2,8 +2,9 @@
 # What a running tiendo exports passes `promtool check metrics` (Prometheus' naming and
 # format lint) and matches the contract (tests/ops/metrics-contract.txt): every metric family
 # it exports is listed there, with exactly the labels listed there, and every target's
-# `comparator` is one the rules handle. Observations are published first, two accepted (one
-# of them the 2025 plan's final figure, so tiendo_plan_verdict exists) and one rejected, so
+# `comparator` is one the rules handle. Observations are published first, four accepted (one
+# of them the 2025 plan's final figure, so tiendo_plan_verdict exists; three months of a
+# rising district, so its trend's projection and attainment date exist) and one rejected, so
 # the series that appear on first use are there to be checked too.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -16,6 +17,10 @@ start_tiendo_up
 
 cat >"$WORK/observations.json" <<'EOF'
 [
+  {"event_id": "lint-4", "indicator": "smartphone_adults", "org_unit": "883", "period": "2024-04",
+   "numerator": 600, "denominator": 1000},
+  {"event_id": "lint-5", "indicator": "smartphone_adults", "org_unit": "883", "period": "2024-05",
+   "numerator": 650, "denominator": 1000},
   {"event_id": "lint-1", "indicator": "smartphone_adults", "org_unit": "883", "period": "2024-06",
    "numerator": 700, "denominator": 1000},
   {"event_id": "lint-2", "indicator": "smartphone_adults", "org_unit": "883", "period": "2099-01",
@@ -31,6 +36,8 @@ exported() { curl -fsS "$TIENDO_HTTP/metrics" >"$WORK/metrics.txt" && grep -q "^
 wait_until 60 "rejection counted in /metrics" exported 'tiendo_observations_rejected_total{'
 wait_until 60 "indicator figure in /metrics" exported 'tiendo_indicator_value_ratio{'
 wait_until 60 "the plan's verdict in /metrics" exported 'tiendo_plan_verdict{'
+wait_until 60 "a trend's projection in /metrics" exported 'tiendo_indicator_projected_ratio{'
+wait_until 60 "a trend's attainment date in /metrics" exported 'tiendo_indicator_expected_attainment_timestamp_seconds{'
 
 lint=$(promtool check metrics <"$WORK/metrics.txt" 2>&1) || true
 if [[ -n "$lint" ]]; then
@@ -72,11 +79,17 @@ EOF
 )
 [[ -z "$labels" ]] || fail "tiendo exports labels other than tests/ops/metrics-contract.txt lists: $labels"
 
-# TiendoIndicatorTargetMissed has one term per comparator: a target with a comparator it does
-# not name would never fire.
+# TiendoIndicatorTargetMissed has one term per comparator, and the forecast's shortfall
+# (plan_indicator_org_unit:tiendo_indicator_projected_ratio:shortfall) one per direction,
+# selecting `comparator=~"a|b"`: a target with a comparator either does not name would never
+# fire.
 handled=$(grep -o 'comparator="[a-z_]*"' deploy/prometheus/tiendo-rules.yml | sort -u)
+by_direction=$(grep -o 'comparator=~"[a-z_|]*"' deploy/prometheus/tiendo-rules.yml \
+  | sed -e 's/^comparator=~"//' -e 's/"$//' | tr '|' '\n' | sed 's/.*/comparator="&"/' | sort -u)
 exported=$(grep -o '^tiendo_indicator_target_ratio{[^}]*' "$WORK/metrics.txt" | grep -o 'comparator="[a-z_]*"' | sort -u)
 unhandled=$(comm -23 <(echo "$exported") <(echo "$handled"))
 [[ -z "$unhandled" ]] || fail "targets with a comparator TiendoIndicatorTargetMissed does not handle: $(echo $unhandled)"
+unhandled=$(comm -23 <(echo "$exported") <(echo "$by_direction"))
+[[ -z "$unhandled" ]] || fail "targets with a comparator TiendoIndicatorForecastMiss does not handle: $(echo $unhandled)"
 
 pass "$(echo "$families" | wc -l) metric families exported, promtool check metrics clean, all in the contract with its labels"

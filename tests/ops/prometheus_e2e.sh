@@ -3,17 +3,21 @@
 # routing by department -> a webhook. Everything here is judged by the shipped plan
 # an_giang_2025 (scope 89; target date 2025-12-31, which the test clock is past).
 #
-# 1. The eleven districts publish smartphone_adults for 2024-06 at 60% (the trajectory
-#    expects about 72.8%). TiendoIndicatorBehindTrajectory{plan="an_giang_2025",org_unit="89"}
-#    must fire in Prometheus and reach dic's webhook with the right labels, and
-#    TiendoIndicatorTargetMissed must not fire: the plan's final figure is not in yet.
+# 1. The eleven districts publish smartphone_adults for 2024-04, 2024-05 and 2024-06 at 60%
+#    (the trajectory expects about 72.8% for 2024-06). TiendoIndicatorBehindTrajectory
+#    {plan="an_giang_2025",org_unit="89"} must fire in Prometheus and reach dic's webhook with
+#    the right labels, and TiendoIndicatorTargetMissed must not fire: the plan's final figure
+#    is not in yet. Three flat figures make a trend: it projects 60% at the end of 2025, 20
+#    points short of the target, so TiendoIndicatorForecastMiss fires too, for exactly the
+#    units whose `tiendo status` row shows the alerting service's own forecast alert.
 # 2. The final figure: 89 (the 2025 plan's territory since the 1 July 2025 reform; the
 #    districts no longer exist then) publishes 2025-12 at 60%, where the plan needs at least
 #    80%. The plan's verdict is missed (tiendo_plan_verdict 0) and TargetMissed (critical) fires.
 #    A second Alertmanager runs the shipped deploy/alertmanager/alertmanager.yml (webhook URLs
 #    pointed at the test's receiver, waits shortened): TargetMissed must reach both ops and dic,
 #    and inhibit the trajectory warning of the same plan, indicator and unit, but neither a
-#    district's warning nor another plan's on unit 89 (posted to it by hand).
+#    district's warning nor another plan's on unit 89 (posted to it by hand); likewise the
+#    forecast miss, which keeps firing (keep_firing_for) after the final figure ends it.
 # 3. Reports overdue: on the real clock, every indicator's latest due period has no report in
 #    this fresh system, so TiendoReportsOverdue fires for every (indicator, owning department)
 #    of tiendo_indicator_info, with the counts in its description, and the shipped Alertmanager
@@ -131,12 +135,13 @@ publish() {
 # The alerts as Prometheus holds them, as the webhooks receive them, and as the shipped
 # Alertmanager holds them.
 cat >"$WORK/find.py" <<'EOF'
-import json, sys, urllib.parse, urllib.request
+import json, re, sys, urllib.parse, urllib.request
 
 PLAN = "an_giang_2025"
 WANT = {"alertname": "TiendoIndicatorBehindTrajectory", "plan": PLAN, "indicator": "smartphone_adults",
         "org_unit": "89", "department": "dic", "severity": "warning"}
 MISSED = dict(WANT, alertname="TiendoIndicatorTargetMissed", severity="critical")
+FORECAST = dict(WANT, alertname="TiendoIndicatorForecastMiss")
 
 def get(url):
     return json.load(urllib.request.urlopen(url))
@@ -168,6 +173,25 @@ if mode == "prometheus":
     if found[0]["labels"] != WANT:
         wrong(f"prometheus: labels {found[0]['labels']} are not {WANT}")
     described("prometheus", found[0], (f"Plan {PLAN}:", "is 60%,", "expected 72.8%", "Owning department: dic."))
+elif mode == "forecast":
+    # Firing in Prometheus for 89 with the projection in its description, and for the same
+    # units as the alerting service's own forecast alerts (`tiendo status`, argv[3]).
+    alerts = [a for a in get(sys.argv[2] + "/api/v1/alerts")["data"]["alerts"]
+              if a["labels"]["alertname"] == FORECAST["alertname"] and a["state"] == "firing"]
+    firing = {(a["labels"]["plan"], a["labels"]["indicator"], a["labels"]["org_unit"]) for a in alerts}
+    on_bus = set()
+    for line in open(sys.argv[3]):
+        for alert_id in re.findall(r"([\w.-]+):([\w.-]+):([\w.-]+):forecast\b", line):
+            on_bus.add(alert_id)
+    territory = [a for a in alerts if is_unit(a["labels"])]
+    if not territory or firing != on_bus:
+        sys.exit(1)
+    if territory[0]["labels"] != FORECAST:
+        wrong(f"prometheus: labels {territory[0]['labels']} are not {FORECAST}")
+    described("prometheus", territory[0], ("projects 60% at the end of the plan's final period (target date 2025-12-31)",
+                                            "the plan needs at least 80%: a miss of 20%", "tolerance of 1%.",
+                                            "Expected attainment: none,", "The latest figure is 60%, for the period ending 2024-06-30.",
+                                            "Owning department: dic."))
 elif mode == "webhook":
     found = []
     for line in open(sys.argv[2]):
@@ -238,16 +262,21 @@ elif mode == "shipped":
     if not all(reached.values()):
         sys.exit(1)
     # Inhibited: the same plan, indicator and unit only.
-    held = get(sys.argv[3] + "/api/v2/alerts?" + urllib.parse.urlencode(
-        {"filter": 'alertname="TiendoIndicatorBehindTrajectory"', "silenced": "false"}))
-    state = {(a["labels"].get("plan"), a["labels"]["org_unit"]): a["status"] for a in held}
-    for key, inhibited in {(PLAN, "89"): True, (PLAN, "883"): False, ("e2e_other_plan", "89"): False}.items():
-        if key not in state:
-            wrong(f"shipped: no trajectory warning of plan {key[0]} on org unit {key[1]}: {sorted(state)}")
-        if bool(state[key]["inhibitedBy"]) != inhibited:
-            if inhibited:
-                sys.exit(1)  # Alertmanager marks inhibition as it evaluates: not yet.
-            wrong(f"shipped: the warning of plan {key[0]} on org unit {key[1]} is inhibited: {state[key]}")
+    expect = {
+        "TiendoIndicatorBehindTrajectory": {(PLAN, "89"): True, (PLAN, "883"): False, ("e2e_other_plan", "89"): False},
+        "TiendoIndicatorForecastMiss": {(PLAN, "89"): True, (PLAN, "883"): False},
+    }
+    for alertname, units in expect.items():
+        held = get(sys.argv[3] + "/api/v2/alerts?" + urllib.parse.urlencode(
+            {"filter": f'alertname="{alertname}"', "silenced": "false"}))
+        state = {(a["labels"].get("plan"), a["labels"]["org_unit"]): a["status"] for a in held}
+        for key, inhibited in units.items():
+            if key not in state:
+                wrong(f"shipped: no {alertname} of plan {key[0]} on org unit {key[1]}: {sorted(state)}")
+            if bool(state[key]["inhibitedBy"]) != inhibited:
+                if inhibited:
+                    sys.exit(1)  # Alertmanager marks inhibition as it evaluates: not yet.
+                wrong(f"shipped: the {alertname} of plan {key[0]} on org unit {key[1]} is inhibited: {state[key]}")
 EOF
 # find.py exits 0: there and right; 1: not there yet; 2: there but wrong (fail at once).
 found() {
@@ -260,13 +289,21 @@ found() {
 python3 - "$WORK/districts.json" <<'EOF'
 import json, sys
 districts = ["883", "884", "886", "887", "888", "889", "890", "891", "892", "893", "894"]
-json.dump([{"event_id": f"e2e-smartphone-2024-06-{d}", "indicator": "smartphone_adults", "org_unit": d,
-            "period": "2024-06", "numerator": 600, "denominator": 1000} for d in districts],
+json.dump([{"event_id": f"e2e-smartphone-{m}-{d}", "indicator": "smartphone_adults", "org_unit": d,
+            "period": m, "numerator": 600, "denominator": 1000}
+           for m in ("2024-04", "2024-05", "2024-06") for d in districts],
           open(sys.argv[1], "w"))
 EOF
 publish districts
 wait_until 90 "firing TiendoIndicatorBehindTrajectory for org unit 89 in Prometheus" found prometheus "$PROM"
 wait_until 60 "TiendoIndicatorBehindTrajectory for org unit 89 at dic's webhook" found webhook "$WORK/webhook.jsonl"
+# forecast_agrees: TiendoIndicatorForecastMiss fires in Prometheus for the units `tiendo status`
+# shows the service's forecast alert for (and for 89).
+forecast_agrees() {
+  "$TIENDO" status >"$WORK/status.txt" 2>"$WORK/status.log" || return 1
+  found forecast "$PROM" "$WORK/status.txt"
+}
+wait_until 60 "TiendoIndicatorForecastMiss for org unit 89 and the units the service forecasts a miss for" forecast_agrees
 wait_until 60 "firing TiendoReportsOverdue for every indicator's owning departments in Prometheus" found overdue "$PROM"
 wait_until 60 "TiendoReportsOverdue at dic's, doet's and dolisa's webhooks through the shipped config" \
   found overdue_shipped "$WORK/webhook.jsonl"
@@ -277,7 +314,7 @@ cat >"$WORK/final.json" <<'EOF'
 EOF
 publish final
 wait_until 60 "tiendo_plan_verdict 0 for org unit 89 in Prometheus" found verdict "$PROM"
-wait_until 60 "TiendoIndicatorTargetMissed at ops and dic, inhibiting only its own plan and unit's warning, with the shipped config" \
+wait_until 60 "TiendoIndicatorTargetMissed at ops and dic, inhibiting only its own plan and unit's warning and forecast, with the shipped config" \
   found shipped "$WORK/webhook.jsonl" "http://127.0.0.1:$shipped_port"
 # Still none at ops, well after the departments got theirs.
 found overdue_shipped "$WORK/webhook.jsonl" || fail "TiendoReportsOverdue no longer at its departments' webhooks"
@@ -317,6 +354,8 @@ for path in sorted(Path("deploy/grafana/dashboards").glob("*.json")):
 for must in ['plan_indicator:tiendo_indicator_value_ratio:territory{plan="$plan",indicator="smartphone_adults"}',
              'plan_indicator:tiendo_indicator_expected_ratio:territory{plan="$plan",indicator="smartphone_adults"}',
              'max by (plan, indicator, org_unit) (tiendo_indicator_gap_ratio{plan="$plan",org_unit="883"})',
+             'max(tiendo_indicator_projected_ratio{plan="$plan",indicator="smartphone_adults",org_unit="883"})',
+             'max(tiendo_indicator_progress_score{plan="$plan",indicator="smartphone_adults"} and on (plan, org_unit) plan_org_unit:tiendo_plan_info:territory)',
              'max by (indicator, department) (tiendo_reports_expected{indicator="smartphone_adults",department="dic"}) > 0']:
     if not query(must):
         sys.exit(f"no data for {must}")
@@ -324,4 +363,4 @@ print(f"{count} dashboard queries and {variables} variables")
 EOF
 queries=$(python3 "$WORK/dashboards.py" "$PROM" 2>&1) || fail "a dashboard query: $queries"
 
-pass "TiendoIndicatorBehindTrajectory{plan=\"$PLAN\",org_unit=\"89\",department=\"dic\"} fired in Prometheus and reached dic's webhook; TiendoReportsOverdue fired for every indicator's owners and reached dic, doet and dolisa, not ops; the final figure (2025-12) was judged missed and the shipped Alertmanager sent TargetMissed to ops and dic and inhibited that plan and unit's warning only; $queries ran"
+pass "TiendoIndicatorBehindTrajectory{plan=\"$PLAN\",org_unit=\"89\",department=\"dic\"} fired in Prometheus and reached dic's webhook; TiendoIndicatorForecastMiss fired for the same units as the service's forecast alerts; TiendoReportsOverdue fired for every indicator's owners and reached dic, doet and dolisa, not ops; the final figure (2025-12) was judged missed and the shipped Alertmanager sent TargetMissed to ops and dic and inhibited that plan and unit's warning and forecast only; $queries ran"

@@ -38,6 +38,10 @@ plan_label=plan=an_giang_2025
 for dept in dic doit dpi sbv doh doet dolisa tax gso; do
   route "dept-$dept" alertname=TiendoIndicatorBehindTrajectory severity=warning "$plan_label" department="$dept"
 done
+# The early warning goes where the trajectory warning goes: the owning department, not ops.
+for dept in dic doit dpi sbv doh doet dolisa tax gso; do
+  route "dept-$dept" alertname=TiendoIndicatorForecastMiss severity=warning "$plan_label" department="$dept"
+done
 route ops,dept-dic alertname=TiendoIndicatorTargetMissed severity=critical "$plan_label" department=dic
 route ops,dept-dolisa alertname=TiendoIndicatorTargetMissed severity=critical "$plan_label" department=dolisa
 route dept-gso alertname=TiendoIndicatorStale severity=warning "$plan_label" department=gso
