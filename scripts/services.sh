@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests talk to are up on this machine: NATS with JetStream on
 # 127.0.0.1:4222 and PostgreSQL on 127.0.0.1:5432 (trust auth, database `test`), plus the
-# Debian tools the checks use (promtool). Starts or installs what is missing. Idempotent.
+# Debian tools the checks use (promtool, headless Chromium). Starts or installs what is missing. Idempotent.
 set -euo pipefail
 
 log() { printf 'services: %s\n' "$*" >&2; }
@@ -37,3 +37,8 @@ if ! psql -h 127.0.0.1 -U postgres -d test -c 'select 1' >/dev/null 2>&1; then
 fi
 
 command -v promtool >/dev/null || { log "installing prometheus (for promtool)"; apt_install prometheus; }
+# The page tests (tests/browser.rs) drive Debian's headless Chromium through chromedriver.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  log "installing chromium and chromium-driver (for the browser tests)"
+  apt_install chromium chromium-driver
+fi

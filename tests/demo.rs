@@ -1,5 +1,8 @@
 //! The README's first command: `tiendo demo` tells its whole story, starting its own
-//! nats-server when none answers at the configured URL.
+//! nats-server when none answers at the configured URL; with `--serve` its pages stay up.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use tiendo_settings::Settings;
 
@@ -8,10 +11,30 @@ async fn the_demo_starts_its_own_nats_server_and_tells_the_whole_story() {
     let mut settings = Settings::defaults();
     // Nothing listens on port 1: the demo must start a local server.
     settings.nats.url = "nats://127.0.0.1:1".into();
-    settings.http.listen = "127.0.0.1:0".parse().unwrap();
+    let http = SocketAddr::from(([127, 0, 0, 1], tiendo_testkit::free_port()));
+    settings.http.listen = http;
+    // `--serve`: once the story is told, its pages answer until told to stop.
+    let pages = Arc::new(Mutex::new(Vec::new()));
+    let seen = pages.clone();
+    let serve = tiendo::demo::Serve::Until(Box::pin(async move {
+        for path in ["/", "/indicators/smartphone_adults", "/alerts", "/api/v1/indicators"] {
+            let page = tiendo_testkit::http::get(http, path).await;
+            seen.lock().unwrap().push((path, page));
+        }
+    }));
     let mut out = Vec::new();
-    tiendo::demo::run(settings, &mut out).await.expect("the demo runs");
+    tiendo::demo::run(settings, &mut out, serve).await.expect("the demo runs");
     let out = String::from_utf8(out).unwrap();
+    assert!(out.contains(&format!("Open http://{http}/ in a browser")), "{out}");
+    let pages = pages.lock().unwrap();
+    assert_eq!(pages.len(), 4);
+    for (path, (code, body)) in pages.iter() {
+        assert_eq!(*code, 200, "{path}: {body}");
+    }
+    assert!(pages[0].1 .1.contains("Dân số trưởng thành có điện thoại thông minh"), "{}", pages[0].1 .1);
+    assert!(pages[1].1 .1.contains("data-period=\"2025-12\""), "the chart reaches the deadline");
+    assert!(pages[2].1 .1.contains("an_giang_2025:online_public_services_adults:89:verdict"));
+    assert!(pages[3].1 .1.contains("\"status\":\"missed\""));
     assert!(out.contains("started a local one"), "{out}");
     for needle in [
         "REJECTED  to gso",

@@ -102,12 +102,13 @@ async fn the_pipeline_runs_over_tls_with_a_self_signed_certificate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_http_endpoints_serve_health_and_metrics_and_nothing_else() {
+async fn the_http_endpoints_serve_health_metrics_and_the_read_only_pages_and_nothing_else() {
     let app = TestApp::spawn(Db::Sqlite).await;
     assert_eq!(app.http_get("/healthz").await.0, 200);
     assert_eq!(app.http_get("/readyz").await.0, 200);
     assert_eq!(app.http_get("/metrics").await.0, 200);
-    for path in ["/", "/admin", "/metrics/../etc/passwd", "/api/v1/observations", "/debug/pprof"] {
+    assert_eq!(app.http_get("/").await.0, 200, "the web pages");
+    for path in ["/admin", "/metrics/../etc/passwd", "/api/v1/observations", "/debug/pprof", "/events/x"] {
         assert_eq!(app.http_get(path).await.0, 404, "{path}");
     }
     assert!(tiendo_settings::Settings::defaults().http.listen.ip().is_loopback());

@@ -97,7 +97,7 @@ impl Stateful for Aggregator {
                 )
             })
             .collect::<Result<_, _>>()?;
-        Ok(Applied { outcomes, messages })
+        Ok(Applied { outcomes, messages, notices: vec![] })
     }
 
     fn counted(outcome: &Outcome) -> Counted {

@@ -33,10 +33,10 @@ use tiendo_bus::names::{msg_id, service};
 use tiendo_bus::{Names, Outgoing, StreamKind};
 use tiendo_domain::alert::Transition;
 use tiendo_domain::figure::FigureVersion;
-use tiendo_domain::Catalog;
-use tiendo_proto::v1::{Aggregate, Alert};
+use tiendo_domain::{Catalog, FigureKey};
+use tiendo_proto::v1::{Aggregate, Alert, Judged, JudgedFigure};
 use tiendo_runtime::{encode, Deps, Failure};
-use tiendo_stateful::{Applied, ApplyError, Counted, Database, Stateful, StatefulService};
+use tiendo_stateful::{Applied, ApplyError, Counted, Database, Notice, Stateful, StatefulService};
 use tiendo_store::sea_orm::DatabaseTransaction;
 
 use crate::gauges::IndicatorGauges;
@@ -80,6 +80,28 @@ pub fn alert_messages(names: &Names, transitions: &[Transition]) -> Result<Vec<O
         .collect()
 }
 
+/// The notice for live views naming the figures just judged; none when there are none.
+pub fn judged_notice<'a>(
+    names: &Names,
+    figures: impl Iterator<Item = &'a FigureKey>,
+    at: DateTime<Utc>,
+) -> Option<Notice> {
+    let figures: Vec<JudgedFigure> = figures
+        .map(|k| JudgedFigure {
+            indicator: k.indicator.to_string(),
+            org_unit: k.org_unit.to_string(),
+            period: k.period.to_string(),
+        })
+        .collect();
+    if figures.is_empty() {
+        return None;
+    }
+    let judged = Judged { figures, at: at.to_rfc3339() };
+    // Plain data: serialising it cannot fail.
+    let payload = serde_json::to_vec(&judged).ok()?;
+    Some(Notice { subject: names.judged(), payload: payload.into() })
+}
+
 /// What alerting does with each batch of `Aggregate` messages.
 pub struct Judge {
     names: Names,
@@ -108,7 +130,12 @@ impl Stateful for Judge {
         now: DateTime<Utc>,
     ) -> Result<Applied<Outcome>, ApplyError> {
         let (outcomes, transitions) = judge_figures(tx, &self.catalog, self.judging, items, now).await?;
-        Ok(Applied { outcomes, messages: alert_messages(&self.names, &transitions)? })
+        let judged = items.iter().zip(&outcomes).filter(|(_, o)| **o == Outcome::Judged).map(|(f, _)| &f.key);
+        Ok(Applied {
+            notices: judged_notice(&self.names, judged, now).into_iter().collect(),
+            messages: alert_messages(&self.names, &transitions)?,
+            outcomes,
+        })
     }
 
     fn counted(outcome: &Outcome) -> Counted {

@@ -194,6 +194,11 @@ impl Names {
         format!("{}.deadletter.{service}", self.prefix)
     }
 
+    /// Where alerting says which figures it has just judged: core NATS, in no stream.
+    pub fn judged(&self) -> String {
+        format!("{}.judged", self.prefix)
+    }
+
     /// The department in `<p>.ingest.<department>`, if the subject has that shape.
     pub fn department_of_ingest<'a>(&self, subject: &'a str) -> Option<&'a str> {
         let rest = subject.strip_prefix(&self.prefix)?.strip_prefix(".ingest.")?;

@@ -29,7 +29,10 @@ pub const BUILT_IN: &str = include_str!("../../../deploy/catalog/an_giang.toml")
 pub struct Indicator {
     pub id: IndicatorId,
     pub pillar: String,
+    /// In English.
     pub name: String,
+    /// In Vietnamese (the English name when the catalog gives none).
+    pub name_vi: String,
     pub owners: Vec<DepartmentCode>,
     pub reported: Frequency,
     /// Who reports it directly, and when it is due.
@@ -112,6 +115,7 @@ struct RawIndicator {
     id: String,
     pillar: String,
     name: String,
+    name_vi: Option<String>,
     owners: Vec<String>,
     reported: Frequency,
     /// The levels whose units report it directly, by date; none: the province.
@@ -158,6 +162,7 @@ struct RawLink {
 struct RawPlan {
     id: String,
     name: String,
+    name_vi: Option<String>,
     scope: String,
     target_date: NaiveDate,
     #[serde(default, rename = "indicator")]
@@ -240,6 +245,7 @@ impl Catalog {
             let indicator = Indicator {
                 id: id.clone(),
                 pillar: i.pillar,
+                name_vi: i.name_vi.unwrap_or_else(|| i.name.clone()),
                 name: i.name,
                 owners,
                 reported: i.reported,
@@ -389,7 +395,14 @@ fn plan(p: RawPlan, indicators: &BTreeMap<IndicatorId, Indicator>, tree: &Tree) 
             return Err(invalid(format!("plan `{id}` holds `{indicator}` twice")));
         }
     }
-    Ok(Plan { id, name: p.name, scope, target_date: p.target_date, indicators: entries })
+    Ok(Plan {
+        id,
+        name_vi: p.name_vi.unwrap_or_else(|| p.name.clone()),
+        name: p.name,
+        scope,
+        target_date: p.target_date,
+        indicators: entries,
+    })
 }
 
 #[cfg(test)]

@@ -95,7 +95,10 @@ impl PlanIndicator {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub id: PlanId,
+    /// In English.
     pub name: String,
+    /// In Vietnamese (the English name when the catalog gives none).
+    pub name_vi: String,
     /// The unit the plan is about; the plan judges it and every unit under it on each date.
     pub scope: OrgUnitCode,
     /// The plan's own end, the default target date of its indicators.

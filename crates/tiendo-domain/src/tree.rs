@@ -247,6 +247,16 @@ impl Tree {
         out
     }
 
+    /// Every link from `code` up to a parent, at any date.
+    pub fn links_up(&self, code: &OrgUnitCode) -> &[Link] {
+        self.up.get(code).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every link from a child down to `code`, at any date.
+    pub fn links_down(&self, code: &OrgUnitCode) -> &[Link] {
+        self.down.get(code).map_or(&[], Vec::as_slice)
+    }
+
     /// The units that took over from a retired unit: those active on the day it ended whose
     /// code is its own or one of its descendants' on its last day (a district's successors are
     /// the new units that kept one of its communes' codes). Empty for a unit still active.

@@ -35,6 +35,13 @@ use tokio_util::sync::CancellationToken;
 pub use database::Database;
 use outbox::Enqueued;
 
+/// What the batch's committed transactions left to send.
+#[derive(Default)]
+struct Committed {
+    messages: Enqueued,
+    notices: Vec<Notice>,
+}
+
 /// Most items applied in one transaction.
 pub const ITEMS_PER_TRANSACTION: usize = 5_000;
 
@@ -49,11 +56,23 @@ pub enum Counted {
     Ignored,
 }
 
-/// What one transaction did: an outcome per item, and the messages to announce.
+/// What one transaction did: an outcome per item, the messages to announce, and the notices
+/// for live views.
 #[derive(Debug)]
 pub struct Applied<O> {
     pub outcomes: Vec<O>,
+    /// Kept in the outbox with the transaction and published through JetStream: never lost.
     pub messages: Vec<Outgoing>,
+    /// Published on core NATS once the transaction committed, at most once: hints for live
+    /// views (a page to refresh), never anything a consumer counts on.
+    pub notices: Vec<Notice>,
+}
+
+/// A core NATS message sent after a commit, at most once.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub subject: String,
+    pub payload: bytes::Bytes,
 }
 
 /// Why applying items failed: the store's error, or a failure the service classified itself.
@@ -166,13 +185,15 @@ impl<S: Stateful> StatefulHandler<S> {
     async fn transaction(
         &self,
         items: Vec<&S::Item>,
-        committed: &Mutex<Enqueued>,
+        committed: &Mutex<Committed>,
     ) -> Result<Vec<S::Outcome>, ApplyError> {
         let tx = tiendo_store::begin(&self.db).await?;
         let applied = self.state.apply(&tx, &items, (self.deps.clock)()).await?;
         let enqueued = outbox::enqueue(&tx, S::NAME, applied.messages).await?;
         tx.commit().await?;
-        committed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(enqueued);
+        let mut committed = committed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        committed.messages.extend(enqueued);
+        committed.notices.extend(applied.notices);
         Ok(applied.outcomes)
     }
 
@@ -183,7 +204,7 @@ impl<S: Stateful> StatefulHandler<S> {
         &self,
         items: &[(usize, S::Item)],
         decisions: &mut [Decision],
-        committed: &Mutex<Enqueued>,
+        committed: &Mutex<Committed>,
     ) -> u64 {
         let all: Vec<&S::Item> = items.iter().map(|(_, t)| t).collect();
         let error = match self.transaction(all, committed).await {
@@ -244,17 +265,22 @@ impl<S: Stateful> Handler for StatefulHandler<S> {
         // Transactions of bounded size: a batch of large messages can carry hundreds of
         // thousands of items. A message spread over two transactions is acked after both; if
         // the second fails, its redelivery finds the first one's items already done.
-        let committed = Mutex::new(Enqueued::default());
+        let committed = Mutex::new(Committed::default());
         for chunk in items.chunks(ITEMS_PER_TRANSACTION) {
             let failed = self.apply_chunk(chunk, &mut decisions, &committed).await;
             metrics.database_errors.with_label_values(&[S::NAME]).inc_by(failed);
         }
         // Published before the batch is acknowledged, so a consumer that has caught up means
         // its announcements are on the bus; what fails stays in the outbox for the relay.
-        let committed = committed.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !committed.is_empty() {
-            if let Err(e) = outbox::publish(&self.db, &self.deps.bus, committed).await {
+        let Committed { messages, notices } = committed.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !messages.is_empty() {
+            if let Err(e) = outbox::publish(&self.db, &self.deps.bus, messages).await {
                 tracing::warn!(service = S::NAME, error = %e, "publishing the outbox failed; the periodic relay will retry");
+            }
+        }
+        for n in notices {
+            if let Err(e) = self.deps.bus.client.publish(n.subject, n.payload).await {
+                tracing::debug!(service = S::NAME, error = %e, "a notice for live views was not sent");
             }
         }
         metrics.batch_seconds.with_label_values(&[S::NAME]).observe(started.elapsed().as_secs_f64());

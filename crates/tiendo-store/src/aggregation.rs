@@ -279,7 +279,7 @@ fn direct_of(m: &observation::Model) -> Result<Direct, StoreError> {
     })
 }
 
-fn unit_figure(m: figure::Model) -> Result<UnitFigure, StoreError> {
+pub(crate) fn unit_figure(m: figure::Model) -> Result<UnitFigure, StoreError> {
     let key = parse_key(&m.indicator, &m.org_unit, &m.period)?;
     let direct = match stored_figure(m.direct_value, m.direct_numerator, m.direct_denominator)? {
         None => None,
@@ -346,5 +346,6 @@ fn observation_row(o: &Observation, at: DateTime<Utc>) -> observation::Model {
         source_index: o.position().index as i32,
         received_at: time(o.received_at()),
         applied_at: time(at),
+        note: Some(o.note()).filter(|n| !n.is_empty()).map(str::to_owned),
     }
 }

@@ -13,6 +13,9 @@
 //! - [`alerting`]: alerting's figures, standings, alerts and their history.
 //! - [`outbox`]: messages committed with a transaction, kept until they are published.
 //! - [`reporting`]: receipts per unit, the due periods acted on, the overdue notices sent.
+//! - [`status`]: the read model of every plan's status and who has reported, for `tiendo status`
+//!   and the web pages.
+//! - [`views`]: what else the web pages read: figures over time, notes, alerts and their history.
 //! - [`entity`]: one module per table.
 //! - [`keys`]: looking rows up by a batch of composite keys.
 //! - [`migration`]: timestamped migrations, each with up and down.
@@ -26,6 +29,8 @@ pub mod keys;
 pub mod migration;
 pub mod outbox;
 pub mod reporting;
+pub mod status;
+pub mod views;
 
 pub use connect::{begin, connect, is_sqlite, migrate};
 pub use error::StoreError;

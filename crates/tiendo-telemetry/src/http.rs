@@ -1,4 +1,5 @@
-//! `GET /metrics`, `GET /healthz`, `GET /readyz`: nothing else is served.
+//! `GET /metrics`, `GET /healthz`, `GET /readyz`, and beside them the routes of a service that
+//! serves people (the web pages) when the process runs one.
 
 use std::sync::Arc;
 
@@ -39,6 +40,19 @@ pub async fn serve(
     telemetry: Arc<Telemetry>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(telemetry)).with_graceful_shutdown(async move { shutdown.cancelled().await }).await?;
+    serve_with(listener, telemetry, Router::new(), shutdown).await
+}
+
+/// Serves the endpoints and `routes` (which may have the fallback) on `listener` until
+/// `shutdown` is cancelled; requests in flight finish first.
+pub async fn serve_with(
+    listener: TcpListener,
+    telemetry: Arc<Telemetry>,
+    routes: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(telemetry).merge(routes))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
     Ok(())
 }

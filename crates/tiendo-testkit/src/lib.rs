@@ -15,7 +15,9 @@
 //! - [`http`]: `GET` on a service's endpoints, and reading one sample of `/metrics`.
 //! - [`child`]: the environment that gives a child process a namespace's settings.
 //! - [`clock`]: [`ManualClock`], a clock set by hand.
+//! - [`browser`]: [`browser::Browser`], headless Chromium over WebDriver, for the page tests.
 
+pub mod browser;
 pub mod child;
 pub mod clock;
 pub mod collect;

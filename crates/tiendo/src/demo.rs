@@ -193,8 +193,17 @@ fn province(department: &str, indicator: &str, month: &str, value: f64) -> Value
     })
 }
 
-/// Runs the demo with `settings` (NATS URL and prefix, HTTP address), writing to `out`.
-pub async fn run(mut settings: Settings, out: &mut (impl Write + Send)) -> anyhow::Result<()> {
+/// How long the demo keeps its pages up after the story.
+pub enum Serve {
+    /// Not at all: stop when the story ends.
+    No,
+    /// Until this future completes (Ctrl-C for `tiendo demo --serve`).
+    Until(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>),
+}
+
+/// Runs the demo with `settings` (NATS URL and prefix, HTTP address), writing to `out`; then,
+/// with [`Serve::Until`], keeps the pipeline and its pages up until told to stop.
+pub async fn run(mut settings: Settings, out: &mut (impl Write + Send), serve: Serve) -> anyhow::Result<()> {
     let _local = if nats::reachable(settings.nats.url.expose()) {
         writeln!(out, "Using the NATS server at {}.", settings.nats.url)?;
         None
@@ -211,12 +220,12 @@ pub async fn run(mut settings: Settings, out: &mut (impl Write + Send)) -> anyho
 
     let up = Up::build(settings).await?;
     let (bus, db, catalog) = (up.deps.bus.clone(), up.db.connection().clone(), up.deps.catalog.clone());
+    let http = up.http_addr();
     writeln!(
         out,
-        "tiendo is up: subjects under `{}.`, SQLite at {}, metrics at http://{}/metrics\n",
+        "tiendo is up: subjects under `{}.`, SQLite at {}, pages at http://{http}/, metrics at http://{http}/metrics\n",
         bus.names.prefix(),
         dir.path().join("demo.db").display(),
-        up.http_addr()
     )?;
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(up.run_until_stopped(shutdown.clone()));
@@ -343,6 +352,11 @@ pub async fn run(mut settings: Settings, out: &mut (impl Write + Send)) -> anyho
     for r in &verdicts {
         let target = r.target.map(|t| format!("{:.1}%", t.get())).unwrap_or_default();
         writeln!(out, "   {:<32} {:>6.1}% against {target:<6}  {}", r.indicator.as_str(), r.value.get(), r.status)?;
+    }
+    if let Serve::Until(stop) = serve {
+        writeln!(out, "\nThe story is told. Open http://{http}/ in a browser (Ctrl-C to stop).")?;
+        out.flush()?;
+        stop.await;
     }
     shutdown.cancel();
     running.await.context("joining the services")??;

@@ -1,12 +1,13 @@
 //! The `tiendo` command and the all-in-one process.
 //!
-//! `tiendo up` runs the four services (ingest, validation, aggregation, alerting) in one
-//! process, behind one HTTP listener, sharing one NATS connection and one database pool.
-//! They still talk only over NATS, exactly as when each runs as its own binary. The
-//! integration tests and the benchmark start the very same [`Up`] in-process.
+//! `tiendo up` runs the five services (ingest, validation, aggregation, alerting, web) in one
+//! process, behind one HTTP listener (the web pages beside `/metrics` and `/readyz`), sharing
+//! one NATS connection and one database pool. They still talk only over NATS, exactly as when
+//! each runs as its own binary. The integration tests and the benchmark start the very same
+//! [`Up`] in-process.
 //!
 //! # Layout
-//! - [`Up`]: build and run the four services in one process.
+//! - [`Up`]: build and run the five services in one process.
 //! - [`status`]: the trajectory table, read from the database.
 //! - [`publish`]: `tiendo publish`, a department's file (JSON or CSV) onto the bus.
 //! - [`replay`]: `tiendo replay`, figures rebuilt from the retained stream into an empty database.
@@ -33,7 +34,7 @@ use tiendo_telemetry::Telemetry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// The four services, built and ready to run, with their shared HTTP listener.
+/// The five services, built and ready to run, with their shared HTTP listener.
 pub struct Up {
     pub deps: Deps,
     /// The database aggregation and alerting share.
@@ -43,6 +44,8 @@ pub struct Up {
     validation: tiendo_validation::Validation,
     aggregation: tiendo_aggregation::Aggregation,
     alerting: tiendo_alerting::Alerting,
+    web: tiendo_web::Web,
+    web_feed: tiendo_web::WebService,
 }
 
 impl Up {
@@ -64,7 +67,10 @@ impl Up {
         deps.clock = clock;
         // One database for both stateful services: on SQLite, its one connection.
         let db = Database::open(&deps).await?;
+        let (web, web_feed) = tiendo_web::build(&deps, db.connection().clone())?;
         Ok(Self {
+            web,
+            web_feed,
             ingest: tiendo_ingest::build(deps.clone()).await?,
             validation: tiendo_validation::build(deps.clone()).await?,
             aggregation: tiendo_aggregation::build(deps.clone(), &db).await?,
@@ -75,7 +81,7 @@ impl Up {
         })
     }
 
-    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    /// Where the web pages, `/metrics`, `/healthz` and `/readyz` are served.
     pub fn http_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
     }
@@ -89,13 +95,18 @@ impl Up {
     /// its error.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let stop = shutdown.child_token();
-        let http =
-            tokio::spawn(tiendo_telemetry::http::serve(self.listener, self.deps.telemetry.clone(), stop.clone()));
+        let http = tokio::spawn(tiendo_telemetry::http::serve_with(
+            self.listener,
+            self.deps.telemetry.clone(),
+            self.web.router(),
+            stop.clone(),
+        ));
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(self.ingest.run_until_stopped(stop.clone()));
         tasks.spawn(self.validation.run_until_stopped(stop.clone()));
         tasks.spawn(self.aggregation.run_until_stopped(stop.clone()));
         tasks.spawn(self.alerting.run_until_stopped(stop.clone()));
+        tasks.spawn(self.web_feed.run_until_stopped(stop.clone()));
         let mut result = Ok(());
         while let Some(joined) = tasks.join_next().await {
             let r = joined.map_err(anyhow::Error::from).and_then(|r| r);

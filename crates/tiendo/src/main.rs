@@ -19,11 +19,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run all four services in one process, with one HTTP listener (http.listen).
+    /// Run all five services (ingest, validation, aggregation, alerting, web) in one process,
+    /// with one HTTP listener (http.listen): the web pages, /metrics and /readyz.
     Up,
     /// A scripted 2023–2025 story through the real pipeline on SQLite; starts a local
     /// nats-server when none is reachable.
-    Demo,
+    Demo {
+        /// After the story, keep serving its web pages on http.listen (or a free port if that
+        /// one is taken) until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
+    },
     /// Print every plan's status table: the verdict where there is one, the current status
     /// otherwise (reads database.url).
     Status {
@@ -97,10 +103,18 @@ async fn main() -> anyhow::Result<()> {
             });
             up.run_until_stopped(shutdown).await
         }
-        Command::Demo => {
+        Command::Demo { serve } => {
             let mut settings = settings;
-            settings.http.listen = "127.0.0.1:0".parse()?;
-            tiendo::demo::run(settings, &mut std::io::stdout()).await
+            let free = std::net::TcpListener::bind(settings.http.listen).is_ok();
+            if !serve || !free {
+                settings.http.listen.set_port(0);
+            }
+            let serve = if serve {
+                tiendo::demo::Serve::Until(Box::pin(tiendo_runtime::shutdown_signal()))
+            } else {
+                tiendo::demo::Serve::No
+            };
+            tiendo::demo::run(settings, &mut std::io::stdout(), serve).await
         }
         Command::Status { reporting } => {
             let catalog = tiendo_runtime::load_catalog(&settings)?;

@@ -24,6 +24,8 @@ pub struct Model {
     pub source_index: i32,
     pub received_at: String,
     pub applied_at: String,
+    /// The department's note, as sent (absent when it sent none).
+    pub note: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

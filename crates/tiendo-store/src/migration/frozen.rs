@@ -83,3 +83,32 @@ pub mod standing {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `observations` as m20261127_000001_create_tables created it (m20261204_000001_notes adds `note`).
+pub mod observation {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "observations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub department: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub event_id: String,
+        pub indicator: String,
+        pub org_unit: String,
+        pub period: String,
+        pub value: f64,
+        pub numerator: Option<i64>,
+        pub denominator: Option<i64>,
+        pub source_seq: i64,
+        pub source_index: i32,
+        pub received_at: String,
+        pub applied_at: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -7,8 +7,9 @@
 use sea_orm::{EntityTrait, Schema};
 use sea_orm_migration::prelude::*;
 
+use super::frozen::observation;
 use super::frozen::{alert, alert_state};
-use crate::entity::{alert_event, alert_figure, figure, observation, outbox};
+use crate::entity::{alert_event, alert_figure, figure, outbox};
 
 pub struct Migration;
 

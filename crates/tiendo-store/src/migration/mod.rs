@@ -9,6 +9,7 @@ mod m20261128_000001_alert_figures_latest;
 mod m20261201_000001_plans;
 mod m20261202_000001_reporting;
 mod m20261203_000001_progress;
+mod m20261204_000001_notes;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_plans::Migration),
             Box::new(m20261202_000001_reporting::Migration),
             Box::new(m20261203_000001_progress::Migration),
+            Box::new(m20261204_000001_notes::Migration),
         ]
     }
 }
