@@ -1,4 +1,4 @@
-# tiendo's five binaries on a slim Debian: `tiendo` (up, migrate, status, publish, replay,
+# tiendo's six binaries on a slim Debian: `tiendo` (up, migrate, status, publish, replay,
 # deadletters) and one binary per service. docker-compose.yml runs one service per container.
 #
 #   docker build -t tiendo:local .
@@ -9,13 +9,13 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-slim-bookworm AS builder
 WORKDIR /src
 COPY . .
-# Release build of the five binaries only (not the tests). protox compiles proto/ in pure
+# Release build of the six binaries only (not the tests). protox compiles proto/ in pure
 # Rust and TLS is rustls, so no protoc or OpenSSL is needed.
 RUN cargo build --release --locked \
-      -p tiendo -p tiendo-ingest -p tiendo-validation -p tiendo-aggregation -p tiendo-alerting \
+      -p tiendo -p tiendo-ingest -p tiendo-validation -p tiendo-aggregation -p tiendo-alerting -p tiendo-web \
  && mkdir /out \
  && cp target/release/tiendo target/release/tiendo-ingest target/release/tiendo-validation \
-       target/release/tiendo-aggregation target/release/tiendo-alerting /out/
+       target/release/tiendo-aggregation target/release/tiendo-alerting target/release/tiendo-web /out/
 
 FROM debian:bookworm-slim
 # curl: the container health check asks /readyz.

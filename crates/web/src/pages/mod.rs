@@ -283,9 +283,9 @@ pub fn weather(lang: Lang, w: Weather) -> Markup {
 /// The progress and outlook cells of a row.
 pub fn outlook_cells(lang: Lang, o: &Outlook) -> Markup {
     html! {
-        td { (category(lang, o.progress)) }
+        td class="words" { (category(lang, o.progress)) }
         td class="num" { @if let Some(s) = o.score { (lang.score(s)) } @else { "–" } }
-        td { (weather(lang, o.weather)) }
+        td class="words" { (weather(lang, o.weather)) }
     }
 }
 
