@@ -183,6 +183,9 @@ async fn publishing_a_figure_changes_the_open_pages_within_two_seconds_without_a
         .await
         .unwrap();
     let seen = published.elapsed();
+    eprintln!(
+        "live: published to shown {seen:?} (after the idle pipeline: overview {on_overview:?}, chart {on_chart:?})"
+    );
     for b in [&overview, &indicator] {
         assert_eq!(text(b, "return window.tiendoMarker;").await, "still the same page", "no reload");
     }
