@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every operations test in turn. They use target/debug/tiendo, which must already be built
 # (`cargo build -p tiendo`): building it here would take minutes and hide a stale binary.
+# private_postgres.sh runs tests that must be built too (scripts/test has run them before).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -9,12 +10,13 @@ if [[ ! -x target/debug/tiendo ]]; then
   exit 1
 fi
 
+tests=(rules metrics_lint prometheus_e2e private_postgres)
 failed=0
-for test in rules metrics_lint prometheus_e2e; do
+for test in "${tests[@]}"; do
   bash "tests/ops/$test.sh" || failed=$((failed + 1))
 done
 if [[ $failed -ne 0 ]]; then
-  echo "FAIL run: $failed of 3 operations tests failed"
+  echo "FAIL run: $failed of ${#tests[@]} operations tests failed"
   exit 1
 fi
-echo "PASS run: 3 operations tests passed"
+echo "PASS run: ${#tests[@]} operations tests passed"
