@@ -341,7 +341,8 @@ async fn a_department_cannot_read_the_inboxes_the_services_consume_from() {
 async fn the_service_user_creates_every_stream_and_consumes_through_the_jetstream_api() {
     let server = NatsServer::start().await.unwrap();
     let (client, violations) = server.client("tiendo").await.unwrap();
-    let service = Bus { js: jetstream::new(client.clone()), client, names: tiendo_bus::Names::new("tiendo") };
+    let service =
+        Bus { js: jetstream::new(client.clone()), client, names: tiendo_bus::Names::new("tiendo"), replicas: 1 };
     service.ensure_streams(&Settings::defaults().pipeline).await.unwrap();
     let consumer = service.ensure_consumer(StreamKind::Ingest, "ingest", &Settings::defaults().pipeline).await.unwrap();
     service.js.publish("tiendo.ingest.dic", "[]".into()).await.unwrap().await.unwrap();

@@ -59,17 +59,24 @@ route ops alertname=TiendoServiceDown severity=critical
 route ops alertname=TiendoConsumerFallingBehind severity=warning service=ingest
 route ops alertname=TiendoRejectionsRising severity=warning department=unknown
 
-step "nats-server -t (with every password variable set)"
+step "nats-server -t, the single server and each cluster node (with every password variable set)"
 nats_env=()
 for user in tiendo dic doit dpi sbv doh doet dolisa tax gso; do
   nats_env+=("NATS_PASSWORD_${user^^}=p-check-$user")
 done
-env "${nats_env[@]}" "$(command -v nats-server || echo /usr/sbin/nats-server)" -t \
-  -c deploy/nats/nats-server.conf >&2 || fail "nats-server -t"
+# The cluster's nodes include nats-server.conf: each must still parse with it.
+for conf in deploy/nats/nats-server.conf deploy/nats/cluster/nats-*.conf; do
+  env "${nats_env[@]}" "$(command -v nats-server || echo /usr/sbin/nats-server)" -t \
+    -c "$conf" >&2 || fail "nats-server -t -c $conf"
+done
 
-step "docker-compose config -q"
+step "docker-compose config -q (one NATS server, and the cluster profile)"
 env "${nats_env[@]}" POSTGRES_PASSWORD=p-check GRAFANA_ADMIN_PASSWORD=p-check \
   docker-compose -f docker-compose.yml config -q || fail "docker-compose config"
+env "${nats_env[@]}" POSTGRES_PASSWORD=p-check GRAFANA_ADMIN_PASSWORD=p-check \
+  COMPOSE_PROFILES=cluster TIENDO_NATS_CONFIG=cluster/nats-1.conf TIENDO_NATS_REPLICAS=3 \
+  TIENDO_NATS_URL=nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222 \
+  docker-compose -f docker-compose.yml config -q || fail "docker-compose config (cluster profile)"
 
 step "grafana provisioning files are YAML"
 for f in deploy/grafana/provisioning/*/*.yml; do

@@ -1,10 +1,12 @@
-//! The connection to NATS, and the streams and consumers tiendo needs.
+//! The connection to NATS (one server, or a cluster through its seed list), and the streams
+//! and consumers tiendo needs, each stream with `nats.replicas` copies.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer, stream};
-use tiendo_settings::{ExposeSecret as _, NatsSettings, PipelineSettings};
+use async_nats::ServerAddr;
+use tiendo_settings::{redact_url, ExposeSecret as _, NatsSettings, PipelineSettings, SecretUrl};
 
 use crate::names::{Names, StreamKind};
 
@@ -14,14 +16,18 @@ pub struct Bus {
     pub client: async_nats::Client,
     pub js: jetstream::Context,
     pub names: Names,
+    /// Copies JetStream keeps of each stream this bus creates (`nats.replicas`).
+    pub replicas: usize,
 }
 
 /// How long JetStream remembers a `Nats-Msg-Id` to drop a duplicate publish.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
 impl Bus {
-    /// Connects with the settings' URL, credentials and TLS files. Never logs the credentials.
+    /// Connects with the settings' URL (or comma-separated seed list), credentials and TLS
+    /// files. Never logs the credentials.
     pub async fn connect(settings: &NatsSettings, client_name: &str) -> anyhow::Result<Self> {
+        let servers = server_addrs(&settings.url)?;
         let mut options = async_nats::ConnectOptions::new()
             .name(client_name)
             .connection_timeout(Duration::from_secs(5))
@@ -48,12 +54,12 @@ impl Bus {
                 .await
                 .with_context(|| format!("reading NATS credentials file {}", path.display()))?;
         }
-        let client = tokio::time::timeout(Duration::from_secs(10), options.connect(settings.url.expose()))
+        let client = tokio::time::timeout(Duration::from_secs(10), options.connect(servers))
             .await
             .map_err(|_| anyhow::anyhow!("no NATS server answered at {} within 10 s", settings.url))?
             .with_context(|| format!("connecting to NATS at {}", settings.url))?;
         let js = jetstream::new(client.clone());
-        Ok(Self { client, js, names: Names::new(settings.prefix.clone()) })
+        Ok(Self { client, js, names: Names::new(settings.prefix.clone()), replicas: settings.replicas })
     }
 
     /// True while the client is connected to a server.
@@ -61,20 +67,37 @@ impl Bus {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Creates (or finds) the stream of `kind`: file storage, kept `retention_days`.
+    /// Creates (or finds) the stream of `kind`: file storage, kept `retention_days`, with
+    /// [`Bus::replicas`] copies.
+    ///
+    /// A stream found with fewer copies (created before the move to a cluster, or before
+    /// `nats.replicas` was raised) is raised to [`Bus::replicas`]; JetStream copies its
+    /// messages to the new replicas in the background. One found with more is left as it is:
+    /// tiendo never lowers what an operator made more durable.
     pub async fn ensure_stream(&self, kind: StreamKind, pipeline: &PipelineSettings) -> anyhow::Result<stream::Stream> {
+        let name = self.names.stream(kind);
         let config = stream::Config {
-            name: self.names.stream(kind),
+            name: name.clone(),
             subjects: vec![self.names.stream_subjects(kind)],
             storage: stream::StorageType::File,
             max_age: Duration::from_secs(pipeline.retention_days * 86_400),
             duplicate_window: DUPLICATE_WINDOW,
+            num_replicas: self.replicas,
             ..Default::default()
         };
-        self.js
-            .get_or_create_stream(config)
-            .await
-            .with_context(|| format!("creating stream {}", self.names.stream(kind)))
+        let mut stream =
+            self.js.get_or_create_stream(config).await.with_context(|| format!("creating stream {name}"))?;
+        let found = stream.cached_info().config.clone();
+        if found.num_replicas.max(1) < self.replicas {
+            tracing::info!(stream = %name, from = found.num_replicas, to = self.replicas, "raising the stream's replicas");
+            let raised = self.js.update_stream(stream::Config { num_replicas: self.replicas, ..found }).await;
+            stream = self.js.get_stream(&name).await.with_context(|| format!("reading stream {name}"))?;
+            // Every service raises the streams as it starts: another may have done it first.
+            if stream.cached_info().config.num_replicas < self.replicas {
+                raised.with_context(|| format!("raising stream {name} to {} replicas", self.replicas))?;
+            }
+        }
+        Ok(stream)
     }
 
     /// Creates every stream tiendo uses.
@@ -108,5 +131,74 @@ impl Bus {
             .get_or_create_consumer(service, config)
             .await
             .with_context(|| format!("creating consumer {service} on {}", self.names.stream(kind)))
+    }
+}
+
+/// The servers of `nats.url`: one URL, or a comma-separated seed list of a cluster. Spaces
+/// around an entry are ignored; an empty or unparsable entry is an error naming it (its
+/// password redacted), so a typo stops the service at start rather than leaving a server out.
+pub fn server_addrs(url: &SecretUrl) -> anyhow::Result<Vec<ServerAddr>> {
+    url.expose()
+        .split(',')
+        .enumerate()
+        .map(|(i, entry)| {
+            let entry = entry.trim();
+            anyhow::ensure!(!entry.is_empty(), "nats.url: server {} of `{url}` is empty", i + 1);
+            entry.parse::<ServerAddr>().map_err(|e| {
+                // The parser's message names the fault (a port, a scheme), never the input.
+                anyhow::anyhow!("nats.url: server {} (`{}`) is not a NATS server URL: {e}", i + 1, redact_url(entry))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::server_addrs;
+
+    fn servers(url: &str) -> Vec<(String, u16)> {
+        server_addrs(&url.into()).unwrap().iter().map(|a| (a.host().to_owned(), a.port())).collect()
+    }
+
+    fn fault(url: &str) -> String {
+        format!("{:#}", server_addrs(&url.into()).unwrap_err())
+    }
+
+    #[test]
+    fn one_url_is_one_server() {
+        assert_eq!(servers("nats://127.0.0.1:4222"), [("127.0.0.1".to_owned(), 4222)]);
+        assert_eq!(servers("tls://nats.example.gov.vn"), [("nats.example.gov.vn".to_owned(), 4222)]);
+    }
+
+    #[test]
+    fn a_comma_separated_seed_list_is_every_server_in_order() {
+        let list = servers("nats://nats-1:4222, nats://nats-2:4223 ,nats-3:4224");
+        let expected = [("nats-1", 4222), ("nats-2", 4223), ("nats-3", 4224)];
+        assert_eq!(list, expected.map(|(h, p)| (h.to_owned(), p)));
+    }
+
+    #[test]
+    fn credentials_in_each_url_are_kept_for_connecting() {
+        let addrs = server_addrs(&"nats://a:pw1@n1:4222,nats://b:pw2@n2:4222".into()).unwrap();
+        let credentials: Vec<_> = addrs.iter().map(|a| (a.username(), a.password())).collect();
+        assert_eq!(credentials, [(Some("a"), Some("pw1")), (Some("b"), Some("pw2"))]);
+    }
+
+    #[test]
+    fn a_bad_entry_is_named_without_its_password() {
+        let shown = fault("nats://u:hunter2@n1:4222,nats://u:hunter3@n2:42x22");
+        assert!(shown.contains("server 2 (`nats://u:<redacted>@n2:42x22`)"), "{shown}");
+        assert!(shown.contains("invalid port number"), "{shown}");
+        assert!(!shown.contains("hunter"), "{shown}");
+        let shown = fault("http://u:hunter4@n1:4222");
+        assert!(shown.contains("server 1") && shown.contains("scheme"), "{shown}");
+        assert!(!shown.contains("hunter"), "{shown}");
+    }
+
+    #[test]
+    fn an_empty_entry_is_an_error_not_a_server_left_out() {
+        assert!(fault("nats://n1:4222,,nats://n3:4222").contains("server 2 of"));
+        assert!(fault("nats://n1:4222,").contains("server 2 of"));
+        assert!(fault("").contains("server 1 of"));
     }
 }

@@ -50,8 +50,11 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsSettings {
-    /// Server URL(s), comma separated.
+    /// Server URL(s), comma separated: the seed list of a cluster.
     pub url: SecretUrl,
+    /// Copies JetStream keeps of each stream tiendo creates (1..=5): 1 on a single server,
+    /// 3 on a cluster of three, so a stream survives the loss of one node.
+    pub replicas: usize,
     /// Prefix of every subject, stream and consumer name (`[A-Za-z0-9_-]`), so several
     /// provinces or test runs share one server without seeing each other.
     pub prefix: String,
@@ -129,6 +132,8 @@ pub enum SettingsError {
     Prefix(String),
     #[error("settings: alerting.min_coverage must be within 0..1, got {0}")]
     Coverage(f64),
+    #[error("settings: nats.replicas must be within 1..=5 (JetStream's limit), got {0}")]
+    Replicas(usize),
 }
 
 impl Settings {
@@ -148,6 +153,7 @@ impl Settings {
         let mut b = Config::builder();
         b = set(b, "nats.url", "nats://127.0.0.1:4222".into());
         b = set(b, "nats.prefix", "tiendo".into());
+        b = set(b, "nats.replicas", 1.into());
         b = set(b, "nats.tls_required", false.into());
         b = set(b, "database.url", "sqlite://tiendo.db?mode=rwc".into());
         b = set(b, "database.max_connections", 8.into());
@@ -176,6 +182,9 @@ impl Settings {
         let p = &self.nats.prefix;
         if p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
             return Err(SettingsError::Prefix(p.clone()));
+        }
+        if !(1..=5).contains(&self.nats.replicas) {
+            return Err(SettingsError::Replicas(self.nats.replicas));
         }
         let c = self.alerting.min_coverage;
         if !(0.0..=1.0).contains(&c) {
@@ -265,6 +274,7 @@ mod tests {
         assert!(s.catalog.path.is_none());
         assert!(s.http.listen.ip().is_loopback(), "metrics and health are not exposed beyond this host by default");
         assert!(!s.nats.tls_required);
+        assert_eq!(s.nats.replicas, 1, "one copy: what a single server can keep");
     }
 
     #[test]
@@ -294,6 +304,16 @@ mod tests {
         assert!(Settings::load_from(None, env(&[("TIENDO__NATS__URLL", "x")])).is_err());
         assert!(Settings::load_from(None, env(&[("TIENDO__NATS__PREFIX", "a.b")])).is_err());
         assert!(Settings::load_from(None, env(&[("TIENDO__ALERTING__MIN_COVERAGE", "1.5")])).is_err());
+    }
+
+    #[test]
+    fn replicas_are_between_one_and_five() {
+        let replicas = |v: &str| Settings::load_from(None, env(&[("TIENDO__NATS__REPLICAS", v)]));
+        assert_eq!(replicas("3").unwrap().nats.replicas, 3);
+        assert_eq!(replicas("5").unwrap().nats.replicas, 5);
+        assert!(matches!(replicas("0"), Err(SettingsError::Replicas(0))));
+        assert!(matches!(replicas("6"), Err(SettingsError::Replicas(6))));
+        assert!(matches!(replicas("-1"), Err(SettingsError::Config(_))));
     }
 
     #[test]

@@ -5,13 +5,14 @@ use std::net::SocketAddr;
 
 use tiendo_settings::{env_var, ExposeSecret as _, Settings};
 
-/// The environment that points a tiendo process at `settings`' NATS server, prefix,
+/// The environment that points a tiendo process at `settings`' NATS server(s), prefix, replicas,
 /// database, catalog and pipeline limits, with its HTTP endpoints on `http`.
 pub fn env(settings: &Settings, http: SocketAddr) -> Vec<(String, String)> {
     let p = &settings.pipeline;
     let mut vars = vec![
         (env_var("nats.url"), settings.nats.url.expose().to_owned()),
         (env_var("nats.prefix"), settings.nats.prefix.clone()),
+        (env_var("nats.replicas"), settings.nats.replicas.to_string()),
         (env_var("database.url"), settings.database.url.expose().to_owned()),
         (env_var("http.listen"), http.to_string()),
         (env_var("pipeline.batch_size"), p.batch_size.to_string()),

@@ -8,6 +8,7 @@
 //!
 //! # Layout
 //! - [`nats`]: [`NatsServer`], a nats-server with JetStream on a free port, killed on drop.
+//! - [`cluster`]: [`NatsCluster`], three of them clustered on loopback, to kill a stream's leader.
 //! - [`proxy`]: [`Proxy`], a TCP proxy to cut and restore, to make a server unreachable.
 //! - [`namespace`]: [`Namespace`], a fresh prefix and database on shared servers.
 //! - [`collect`]: [`Collector`], what arrives on a subject, parsed and timed.
@@ -20,6 +21,7 @@
 pub mod browser;
 pub mod child;
 pub mod clock;
+pub mod cluster;
 pub mod collect;
 pub mod http;
 pub mod idle;
@@ -28,6 +30,7 @@ pub mod nats;
 pub mod proxy;
 
 pub use clock::ManualClock;
+pub use cluster::NatsCluster;
 pub use collect::Collector;
 pub use namespace::{DatabaseKind, Namespace};
 pub use nats::NatsServer;

@@ -1,6 +1,7 @@
 //! A nats-server of one's own: JetStream on a free loopback port, storage in a temporary
 //! folder, killed when dropped. The demo starts one when none answers, the benchmark runs on
-//! one so no other client disturbs its figures, fault tests kill and restart one.
+//! one so no other client disturbs its figures, fault tests kill and restart one. Three of
+//! them clustered are [`crate::cluster`]'s.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use anyhow::Context as _;
 use tokio::process::{Child, Command};
 
 /// Where Debian's package puts the binary, or the PATH.
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
         .iter()
         .map(PathBuf::from)
