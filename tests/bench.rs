@@ -1,5 +1,5 @@
 //! `tiendo bench --smoke`, in-process: every part of the benchmark runs at a tiny size, and
-//! every figure comes out present and positive, in the report and in the JSON file.
+//! every figure comes out present, consistent with the others, in the report and in the JSON file.
 //!
 //! The memory part starts the `tiendo` binary (`cargo build --workspace --bins`, as
 //! scripts/test does, builds it).
@@ -52,6 +52,25 @@ async fn a_smoke_run_measures_every_figure_and_writes_them_as_json() {
         assert_eq!(runs, if key.contains("ratio") { 0 } else { 1 }, "{key}: one value per run");
         assert!(out.contains(figure["label"].as_str().unwrap()), "{key} is not in the printed table:\n{out}");
     }
+    // The figures agree with each other: ratios are the ratios of their parts, percentiles are
+    // ordered, and the memory figure is a process's, not zero or a unit mix-up.
+    let median = |key: &str| json["figures"][key]["median"].as_f64().unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+    assert!(close(median("single_ratio_to_ceiling"), median("single_obs_per_s") / median("ceiling_obs_per_s")));
+    assert!(close(
+        median("scale_ratio_largest_to_smallest"),
+        median("scale_us_per_obs_100") / median("scale_us_per_obs_11")
+    ));
+    for stage in ["aggregate", "alert"] {
+        let (p50, p99, max) = (
+            median(&format!("latency_{stage}_p50_ms")),
+            median(&format!("latency_{stage}_p99_ms")),
+            median(&format!("latency_{stage}_max_ms")),
+        );
+        assert!(p50 <= p99 && p99 <= max, "{stage}: p50 {p50} ≤ p99 {p99} ≤ max {max}");
+    }
+    let rss = median("memory_peak_rss_mb");
+    assert!((5.0..4096.0).contains(&rss), "a peak RSS of {rss} MB");
     assert_eq!(json["runs"], 1);
     assert_eq!(json["smoke"], true);
     assert_eq!(json["database"], "sqlite");

@@ -73,3 +73,26 @@ async fn the_demo_starts_its_own_nats_server_and_tells_the_whole_story() {
     assert_eq!(verdict("fiber_households"), ["fiber_households", "79.6%", "against", "80.0%", "missed"]);
     assert!(verdict("einvoice_businesses").is_empty(), "a monitored indicator gets no verdict");
 }
+
+/// Credentials in a URL never reach output: `tiendo demo`'s printed story and its logs, with
+/// a NATS URL and a database URL that carry passwords.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_prints_no_password_it_was_given() {
+    let out = tokio::process::Command::new(tiendo_tests::fleet::binary("tiendo"))
+        .arg("demo")
+        .env("TIENDO__NATS__URL", "nats://tiendo:n4ts-s3cret@127.0.0.1:1")
+        .env("TIENDO__DATABASE__URL", "postgres://tiendo:pg-s3cret@127.0.0.1:1/tiendo")
+        .env("TIENDO__HTTP__LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "debug")
+        .output()
+        .await
+        .expect("tiendo demo runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // The URL is named, its password is not.
+    assert!(stdout.contains("No NATS server at nats://tiendo:<redacted>@127.0.0.1:1"), "{stdout}");
+    for secret in ["n4ts-s3cret", "pg-s3cret"] {
+        assert!(!stdout.contains(secret), "{secret} printed:\n{stdout}");
+        assert!(!stderr.contains(secret), "{secret} logged:\n{stderr}");
+    }
+}

@@ -11,9 +11,29 @@ use tiendo_proto::Message as _;
 use tiendo_testkit::{NatsServer, Proxy};
 use tiendo_tests::story::{check, check_db, story};
 use tiendo_tests::{counts, db_matrix, http_get, percent, Db, TestApp};
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(60);
+
+/// tiendo running with its database behind a proxy to cut, `configure`d further; a story of
+/// 3,000 observations whose first third is applied.
+async fn a_third_through_a_database_proxy(
+    db: Db,
+    configure: impl FnOnce(&mut tiendo_settings::Settings),
+) -> (std::sync::Arc<Proxy>, TestApp, tiendo_tests::story::Story) {
+    let proxy = Proxy::start(tiendo_tests::postgres_addr()).await.unwrap();
+    let addr = proxy.addr.to_string();
+    let mut app = TestApp::namespace_with(db, |s| {
+        s.database.url = s.database.url.expose().replace(&tiendo_tests::postgres_addr().to_string(), &addr).into();
+        configure(s);
+    })
+    .await;
+    assert!(app.settings.database.url.expose().contains(&addr), "the services go through the proxy");
+    app.restart().await;
+    let story = story(3_000, 100);
+    publish_all(&mut app, &story.messages[..story.messages.len() / 3]).await;
+    app.wait_idle().await;
+    (proxy, app, story)
+}
 
 async fn publish_all(app: &mut TestApp, messages: &[serde_json::Value]) {
     for m in messages {
@@ -40,18 +60,8 @@ async fn the_nats_server_killed_and_restarted_mid_stream_loses_nothing(db: Db) {
 }
 
 async fn the_database_cut_mid_stream_holds_messages_reports_not_ready_and_catches_up(db: Db) {
-    let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await.unwrap();
-    let addr = proxy.addr;
-    let mut app = TestApp::namespace_with(db, |s| {
-        s.database.url = s.database.url.expose().replace("127.0.0.1:5432", &addr.to_string()).into()
-    })
-    .await;
-    assert!(app.settings.database.url.expose().contains(&addr.to_string()), "the services go through the proxy");
-    app.restart().await;
-    let story = story(3_000, 100);
+    let (proxy, mut app, story) = a_third_through_a_database_proxy(db, |_| {}).await;
     let third = story.messages.len() / 3;
-    publish_all(&mut app, &story.messages[..third]).await;
-    app.wait_idle().await;
 
     proxy.cut();
     publish_all(&mut app, &story.messages[third..]).await;
@@ -77,25 +87,27 @@ async fn the_database_cut_mid_stream_holds_messages_reports_not_ready_and_catche
 
 async fn two_instances_of_every_service_give_exactly_the_figures_of_one(db: Db) {
     let mut app = TestApp::spawn(db).await;
-    let mut settings = app.settings.clone();
-    settings.http.listen = "127.0.0.1:0".parse().unwrap();
-    let second = tiendo::Up::build(settings).await.unwrap();
-    let second_http = second.http_addr();
-    let stop = CancellationToken::new();
-    let running = tokio::spawn(second.run_until_stopped(stop.clone()));
+    let second = app.second_instance().await;
     let story = story(6_000, 100);
     publish_all(&mut app, &story.messages).await;
     app.wait_idle().await;
     check(&app, &story).await;
-    // Both instances serve the same gauges: they read the shared state, not what they saw.
+    // Both instances did part of the work: each applied observations and judged figures.
+    for service in ["ingest", "validation", "aggregation", "alerting"] {
+        let labels = [("service", service)];
+        let one = app.metric("tiendo_observations_accepted_total", &labels).await.unwrap_or(0.0);
+        let (_, body) = http_get(second.http, "/metrics").await;
+        let two = tiendo_tests::sample(&body, "tiendo_observations_accepted_total", &labels).unwrap_or(0.0);
+        assert!(one > 0.0 && two > 0.0, "{service}: the first instance accepted {one}, the second {two}");
+    }
+    // Both serve the same gauges: they read the shared state, not what they saw.
     let gauges = |body: String| -> Vec<String> {
         body.lines().filter(|l| l.starts_with("tiendo_indicator_")).map(str::to_owned).collect()
     };
-    let (one, two) = (gauges(app.http_get("/metrics").await.1), gauges(http_get(second_http, "/metrics").await.1));
+    let (one, two) = (gauges(app.http_get("/metrics").await.1), gauges(http_get(second.http, "/metrics").await.1));
     assert!(!one.is_empty());
     assert_eq!(one, two);
-    stop.cancel();
-    running.await.unwrap().unwrap();
+    second.stop().await;
     app.cleanup().await;
 }
 
@@ -127,7 +139,7 @@ async fn a_message_that_keeps_failing_is_dead_lettered_and_never_blocks_the_rest
     let letters = tiendo::deadletters::list(&app.bus).await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!((letters[0].service.as_str(), letters[0].subject.as_str()), ("aggregation", subject.as_str()));
-    assert!(letters[0].reason.contains("after 3 deliveries"), "{}", letters[0].reason);
+    assert!(letters[0].reason.contains("after 3 attempts"), "{}", letters[0].reason);
 
     // A re-drive sends it back where it came from (here it fails again: the fix is the sender's).
     let mut watch = app.bus.client.subscribe(subject.clone()).await.unwrap();
@@ -241,4 +253,63 @@ mod the_database_cut_mid_stream_holds_messages_reports_not_ready_and_catches_up 
         super::the_database_cut_mid_stream_holds_messages_reports_not_ready_and_catches_up(tiendo_tests::Db::Postgres)
             .await
     }
+}
+
+/// Issue 14: an outage longer than `max_deliver` holds, then one ordinary failure per message
+/// (the database answers but refuses writes, as a primary being demoted does). Holding never
+/// counts as an attempt, so nothing healthy is dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_outage_then_one_transient_failure_per_message_dead_letters_nothing() {
+    use tiendo_store::sea_orm::{ConnectionTrait, Statement};
+    const MAX_DELIVER: i64 = 3;
+    let (proxy, mut app, story) =
+        a_third_through_a_database_proxy(Db::Postgres, |s| s.pipeline.max_deliver = MAX_DELIVER).await;
+    let third = story.messages.len() / 3;
+
+    // The outage: three times what `max_deliver` holds would have allowed when holds counted.
+    proxy.cut();
+    publish_all(&mut app, &story.messages[third..]).await;
+    let outage = tiendo_runtime::failure::OUTAGE_DELAY * (3 * MAX_DELIVER as u32);
+    tokio::time::sleep(outage).await;
+    let held = tiendo_testkit::idle::stages(&app.bus).await.unwrap();
+    let held: u64 = held.iter().filter(|(c, _, _)| *c == "aggregation").map(|(_, p, a)| p + a).sum();
+    assert!(held > 0, "messages wait for the database");
+
+    // Back, but refusing writes: each held message fails once more before it can pass.
+    let sql = |q: String| Statement::from_string(app.db.get_database_backend(), q);
+    let name: String = app
+        .db
+        .query_one(sql("SELECT current_database() AS name".into()))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "name")
+        .unwrap();
+    app.db.execute(sql(format!("ALTER DATABASE \"{name}\" SET default_transaction_read_only = on"))).await.unwrap();
+    let before = database_errors(&app).await;
+    proxy.restore();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while database_errors(&app).await - before < held as f64 {
+        assert!(tokio::time::Instant::now() < deadline, "the held messages never met the read-only database");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Writable again: new sessions are, and the read-only ones are closed.
+    app.db.execute(sql(format!("ALTER DATABASE \"{name}\" RESET default_transaction_read_only"))).await.unwrap();
+    app.db
+        .execute(sql(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )))
+        .await
+        .unwrap();
+    app.wait_idle().await;
+    check(&app, &story).await;
+    for service in ["ingest", "validation", "aggregation", "alerting"] {
+        let dead = app.metric("tiendo_dead_letters_total", &[("service", service)]).await;
+        assert_eq!(dead, Some(0.0), "{service} dead-lettered healthy messages");
+    }
+    app.cleanup().await;
+}
+
+async fn database_errors(app: &TestApp) -> f64 {
+    app.metric("tiendo_database_errors_total", &[("service", "aggregation")]).await.unwrap_or(0.0)
 }

@@ -22,26 +22,48 @@ async fn each_service_runs_as_its_own_process_against_shared_nats_and_database(d
 
 async fn services_killed_with_sigkill_mid_stream_lose_nothing_and_count_nothing_twice(db: Db) {
     let story = story(20_000, 200);
-    let mut app = TestApp::namespace(db).await;
+    let app = TestApp::namespace(db).await;
     let mut fleet = Fleet::start(&app.settings).await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut kills = Vec::new();
     let chunks: Vec<_> = story.messages.chunks(story.messages.len() / 8 + 1).collect();
     for (n, chunk) in chunks.iter().enumerate() {
-        for m in chunk.iter() {
-            app.publish("dic", m).await;
-        }
         // One at a time, each service in turn; then two at random.
         let victims: Vec<&'static str> = if n < SERVICES.len() {
             vec![SERVICES[n]]
         } else {
             (0..2).map(|_| SERVICES[rng.random_range(0..SERVICES.len())]).collect()
         };
-        for v in victims {
-            fleet.restart(v).await;
-        }
+        // Departments publish while the victims are killed, each while a batch is in its
+        // hands: delivered to it and not yet acknowledged.
+        let publishing = async {
+            for (i, m) in chunk.iter().enumerate() {
+                app.publish_bytes("dic", m.to_string().into_bytes(), None, &format!("proc-{n}-{i}")).await;
+            }
+        };
+        let killing = async {
+            for v in victims {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                let mut in_hand = in_flight(&app, v).await;
+                while in_hand == 0 && std::time::Instant::now() < deadline {
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                    in_hand = in_flight(&app, v).await;
+                }
+                kills.push((v, in_hand));
+                fleet.restart(v).await;
+            }
+        };
+        futures::join!(publishing, killing);
     }
     app.wait_idle().await;
     check_db(&app.db, &story).await;
+    // The kills landed mid-batch: every service at least once, and most kills.
+    let mid_batch: Vec<_> = kills.iter().filter(|(_, n)| *n > 0).collect();
+    eprintln!("kills (service, messages in its hands): {kills:?}");
+    for s in SERVICES {
+        assert!(mid_batch.iter().any(|(v, _)| *v == s), "{s} was never killed mid-batch: {kills:?}");
+    }
+    assert!(mid_batch.len() * 4 >= kills.len() * 3, "most kills land mid-batch: {kills:?}");
     let (n, d) =
         story.expected.iter().filter(|((_, m), _)| m == MONTHS[5]).fold((0, 0), |(n, d), (_, (x, y))| (n + x, d + y));
     let (_, metrics) = tiendo_tests::http_get(fleet.addr("alerting"), "/metrics").await;
@@ -50,6 +72,12 @@ async fn services_killed_with_sigkill_mid_stream_lose_nothing_and_count_nothing_
     assert!((value - n as f64 / d as f64).abs() < 1e-9);
     drop(fleet);
     app.cleanup().await;
+}
+
+/// Messages delivered to `service`'s consumer and not yet acknowledged.
+async fn in_flight(app: &TestApp, service: &str) -> u64 {
+    let stages = tiendo_testkit::idle::stages(&app.bus).await.unwrap_or_default();
+    stages.iter().find(|(c, _, _)| *c == service).map_or(0, |(_, _, ack_pending)| *ack_pending)
 }
 
 db_matrix!(
@@ -92,7 +120,7 @@ async fn soak_random_sigkills_while_departments_publish() {
         }
     }
     let story = full.prefix(published);
-    tiendo_testkit::idle::wait_idle(&app.bus, std::time::Duration::from_secs(600))
+    tiendo_testkit::idle::wait_idle_with_outbox(&app.bus, &app.db, std::time::Duration::from_secs(600))
         .await
         .expect("the pipeline catches up");
     check_db(&app.db, &story).await;

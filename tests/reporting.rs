@@ -137,7 +137,7 @@ async fn expected_reports_follow_the_tree_of_each_periods_end(db: Db) {
 
 async fn a_restart_and_a_second_instance_around_the_due_date_send_the_notice_once(db: Db) {
     let mut app = TestApp::spawn_at(db, t(BEFORE_DUE)).await;
-    let (stop, second) = app.second_instance().await;
+    let second = app.second_instance().await;
     let rows: Vec<_> = DISTRICTS[..10].iter().map(|d| report(d)).collect();
     app.publish("dic", &json!(rows)).await;
     app.wait_idle().await;
@@ -154,8 +154,7 @@ async fn a_restart_and_a_second_instance_around_the_due_date_send_the_notice_onc
     tokio::time::sleep(Duration::from_secs(4)).await;
     app.wait_idle().await;
     assert_eq!(stored_notices(&app).await, 1);
-    stop.cancel();
-    second.await.unwrap().unwrap();
+    second.stop().await;
     app.cleanup().await;
 }
 

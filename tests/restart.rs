@@ -18,11 +18,17 @@ async fn services_killed_mid_stream_lose_nothing_and_count_nothing_twice(db: Db)
     while app.observations().await == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let before = app.http;
     app.crash().await;
     // Departments keep publishing while tiendo is down: JetStream keeps it.
     for m in &story.messages[third..2 * third] {
         app.publish("dic", m).await;
     }
+    // Everything it ran is gone: its HTTP server answers no more, and nothing is applied.
+    let applied = app.observations().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(tiendo_tests::http_get(before, "/healthz").await.0, 0, "the crashed HTTP server still answers");
+    assert_eq!(app.observations().await, applied, "a crashed instance still applies messages");
     app.restart().await;
     for m in &story.messages[2 * third..] {
         app.publish("dic", m).await;

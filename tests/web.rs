@@ -232,11 +232,16 @@ async fn until_status(addr: SocketAddr, path: &str, code: u16) -> Response {
 async fn the_standalone_service_stays_up_while_nats_or_the_database_is_down() {
     let mut app = TestApp::spawn(Db::Postgres).await;
     publish_three_months(&mut app).await;
-    let nats = Proxy::start("127.0.0.1:4222".parse().unwrap()).await.unwrap();
-    let postgres = Proxy::start("127.0.0.1:5432".parse().unwrap()).await.unwrap();
+    let nats = Proxy::start(tiendo_tests::nats_addr()).await.unwrap();
+    let postgres = Proxy::start(tiendo_tests::postgres_addr()).await.unwrap();
     let mut settings = app.settings.clone();
     settings.nats.url = format!("nats://{}", nats.addr).into();
-    settings.database.url = settings.database.url.expose().replace("127.0.0.1:5432", &postgres.addr.to_string()).into();
+    settings.database.url = settings
+        .database
+        .url
+        .expose()
+        .replace(&tiendo_tests::postgres_addr().to_string(), &postgres.addr.to_string())
+        .into();
     settings.http.listen = "127.0.0.1:0".parse().unwrap();
     // Both down before it starts: it serves anyway, and says what is missing.
     nats.cut();

@@ -72,6 +72,25 @@ fn postgres_admin_url() -> String {
     std::env::var("TIENDO_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// `host:port` of a URL like `scheme://user:pw@host:port/path`.
+fn host_port(url: &str) -> std::net::SocketAddr {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let host = rest.split(['/', '?', ',']).next().unwrap_or(rest);
+    host.parse().unwrap_or_else(|e| panic!("`{host}` (from the test server URL) is not an address: {e}"))
+}
+
+/// Where the tests' PostgreSQL listens (from `TIENDO_TEST_POSTGRES_URL`): the target of a
+/// proxy that cuts it. A service's URL through the proxy replaces this with the proxy's.
+pub fn postgres_addr() -> std::net::SocketAddr {
+    host_port(&postgres_admin_url())
+}
+
+/// Where the tests' NATS server listens (from `TIENDO_TEST_NATS_URL`).
+pub fn nats_addr() -> std::net::SocketAddr {
+    host_port(&nats_url())
+}
+
 /// Messages seen on a subscription, collected in the background.
 pub type Seen<T> = Collector<T>;
 
@@ -87,7 +106,7 @@ pub struct TestApp {
     pub aggregates: Seen<Aggregate>,
     /// The services' clock, when the test sets the time ([`TestApp::spawn_at`]).
     pub clock: Option<ManualClock>,
-    running: Option<(CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>)>,
+    running: Option<Instance>,
     namespace: Option<Namespace>,
     published: u64,
 }
@@ -123,8 +142,8 @@ impl TestApp {
     }
 
     /// Another `tiendo up` on the same namespace and clock: a second instance of every service.
-    pub async fn second_instance(&self) -> (CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>) {
-        Self::start(&self.settings, self.clock.as_ref()).await.0
+    pub async fn second_instance(&self) -> Instance {
+        Instance::start(&self.settings, self.clock.as_ref()).await
     }
 
     /// As [`TestApp::namespace`], with settings adjusted by `configure` (another NATS server,
@@ -148,6 +167,7 @@ impl TestApp {
         if let Some(toml) = catalog {
             namespace.use_catalog(toml).expect("the test catalog is written");
         }
+        let created = namespace.settings.database.url.clone();
         configure(&mut namespace.settings);
         let settings = namespace.settings.clone();
         let bus = Bus::connect(&settings.nats, "tiendo-test").await.expect("NATS is reachable");
@@ -156,8 +176,17 @@ impl TestApp {
         let alerts = Collector::json(&bus, names.stream_subjects(StreamKind::Alerts)).await.expect("subscribe");
         let aggregates = Collector::json(&bus, names.stream_subjects(StreamKind::Aggregates)).await.expect("subscribe");
         // Migrated here so the test can read tables before any service has started; straight
-        // to the database, even when `configure` routes the services through a proxy.
-        let db = namespace.database().await.expect("database");
+        // to the database, even when `configure` routes the services through a proxy. An
+        // SQLite file `configure` moved elsewhere (a small disk) is the services' database.
+        let moved =
+            tiendo_store::connect::is_sqlite(settings.database.url.expose()) && settings.database.url != created;
+        let db = if moved {
+            let db = tiendo_store::connect(&settings.database).await.expect("database");
+            tiendo_store::migrate(&db).await.expect("migrations");
+            db
+        } else {
+            namespace.database().await.expect("database")
+        };
         TestApp {
             settings,
             bus,
@@ -173,36 +202,21 @@ impl TestApp {
         }
     }
 
-    async fn start(
-        settings: &Settings,
-        clock: Option<&ManualClock>,
-    ) -> ((CancellationToken, tokio::task::JoinHandle<anyhow::Result<()>>), std::net::SocketAddr) {
-        let up = match clock {
-            Some(c) => Up::build_with(settings.clone(), c.clock()).await,
-            None => Up::build(settings.clone()).await,
-        }
-        .expect("tiendo up builds");
-        let http = up.http_addr();
-        let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(up.run_until_stopped(shutdown.clone()));
-        ((shutdown, handle), http)
-    }
-
-    /// Kills the services where they stand, as `kill -9` would: no batch is finished, nothing
-    /// more is acknowledged.
+    /// Kills the services where they stand, as `kill -9` would: every task they started
+    /// stops at once (consumers, outbox relays, clocks, the HTTP server and its connections,
+    /// database pings), no batch is finished, nothing more is acknowledged.
     pub async fn crash(&mut self) {
-        if let Some((_, handle)) = self.running.take() {
-            handle.abort();
-            let _ = handle.await;
+        if let Some(instance) = self.running.take() {
+            instance.crash();
         }
     }
 
     /// Starts the services again on the same streams and database.
     pub async fn restart(&mut self) {
         self.crash().await;
-        let (running, http) = Self::start(&self.settings, self.clock.as_ref()).await;
-        self.running = Some(running);
-        self.http = http;
+        let instance = Instance::start(&self.settings, self.clock.as_ref()).await;
+        self.http = instance.http;
+        self.running = Some(instance);
     }
 
     /// Publishes `payload` (JSON) as `department`, as a department would: JetStream, with a
@@ -241,9 +255,11 @@ impl TestApp {
         }
     }
 
-    /// Waits until every stage has nothing pending (and the outboxes are relayed).
+    /// Waits until every stage has nothing pending and the outboxes are empty.
     pub async fn wait_idle(&self) {
-        tiendo_testkit::idle::wait_idle(&self.bus, Duration::from_secs(60)).await.expect("the pipeline goes idle");
+        tiendo_testkit::idle::wait_idle_with_outbox(&self.bus, &self.db, Duration::from_secs(60))
+            .await
+            .expect("the pipeline goes idle");
     }
 
     /// Waits until `check` holds, or panics after `timeout` with `what`.
@@ -281,9 +297,8 @@ impl TestApp {
 
     /// Stops the services gracefully, removes the streams and the PostgreSQL database.
     pub async fn cleanup(mut self) {
-        if let Some((shutdown, handle)) = self.running.take() {
-            shutdown.cancel();
-            let _ = tokio::time::timeout(Duration::from_secs(10), handle).await;
+        if let Some(instance) = self.running.take() {
+            instance.stop().await;
         }
         self.db.clone().close().await.ok();
         if let Some(namespace) = self.namespace.take() {
@@ -309,3 +324,60 @@ pub fn percent(event_id: &str, indicator: &str, unit: &str, period: &str, value:
 
 /// The eleven districts of An Giang in the built-in catalog.
 pub const DISTRICTS: [&str; 11] = ["883", "884", "886", "887", "888", "889", "890", "891", "892", "893", "894"];
+
+/// A `tiendo up` on a runtime of its own, as a process runs it: [`Instance::stop`] cancels its
+/// shutdown token and waits for the graceful stop; [`Instance::crash`] drops the runtime, and
+/// with it every task the services started, wherever they stand.
+pub struct Instance {
+    runtime: Option<tokio::runtime::Runtime>,
+    shutdown: CancellationToken,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// Where its HTTP endpoints answer.
+    pub http: std::net::SocketAddr,
+}
+
+impl Instance {
+    /// Builds and runs `tiendo up` with `settings` (and `clock`, if the test sets the time).
+    pub async fn start(settings: &Settings, clock: Option<&ManualClock>) -> Instance {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("tiendo-up")
+            .enable_all()
+            .build()
+            .expect("a runtime for tiendo up");
+        let shutdown = CancellationToken::new();
+        let (built, http) = tokio::sync::oneshot::channel();
+        let (settings, clock, stop) = (settings.clone(), clock.map(ManualClock::clock), shutdown.clone());
+        let handle = runtime.spawn(async move {
+            let up = match clock {
+                Some(c) => Up::build_with(settings, c).await?,
+                None => Up::build(settings).await?,
+            };
+            let _ = built.send(up.http_addr());
+            up.run_until_stopped(stop).await
+        });
+        let http = match http.await {
+            Ok(addr) => addr,
+            Err(_) => panic!("tiendo up did not build: {:?}", handle.await),
+        };
+        Instance { runtime: Some(runtime), shutdown, handle, http }
+    }
+
+    /// Stops gracefully: the batches in hand are finished; then whatever is left is dropped.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let handle = &mut self.handle;
+        let _ = tokio::time::timeout(Duration::from_secs(10), handle).await;
+    }
+
+    /// Stops as `kill -9` would.
+    pub fn crash(self) {}
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}

@@ -72,9 +72,9 @@ async fn pass(
     let tx = tiendo_store::begin(db).await?;
     let mut messages = Vec::new();
     for (indicator, period) in &todo {
-        messages.extend(act(&tx, catalog, bus, judging, indicator, *period, now).await?);
+        messages.extend(act(&*tx, catalog, bus, judging, indicator, *period, now).await?);
     }
-    let enqueued = outbox::enqueue(&tx, NAME, messages).await?;
+    let enqueued = outbox::enqueue(&*tx, NAME, messages).await?;
     tx.commit().await?;
     tracing::info!(periods = ?todo, "acted on due dates");
     outbox::publish(db, bus, enqueued).await?;

@@ -89,7 +89,7 @@ async fn apply_all(
             let items: Vec<&Observation> = batch.iter().collect();
             let started = Instant::now();
             let tx = tiendo_store::begin(db).await?;
-            let (outcomes, _) = tiendo_aggregation::apply_observations(&tx, &catalog, &items, now).await?;
+            let (outcomes, _) = tiendo_aggregation::apply_observations(&*tx, &catalog, &items, now).await?;
             let applied = Instant::now();
             tx.commit().await?;
             timing.apply += applied - started;

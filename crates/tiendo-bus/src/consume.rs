@@ -1,9 +1,15 @@
 //! The consumer loop: pull a batch, let the service decide about each message, apply the
 //! decisions. The service commits its effects before it answers, so an ack always follows a
 //! commit, and a crash before the ack means a redelivery the service recognises.
+//!
+//! `pipeline.max_deliver` counts failed attempts ([`Decision::Retry`]), which the loop counts
+//! itself: JetStream's delivery count also counts the deliveries of a message held through an
+//! outage ([`Decision::Hold`]), and a long outage must not leave a healthy message one
+//! ordinary failure away from the dead letters.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::message::AckKind;
@@ -55,12 +61,12 @@ impl Delivery {
 pub enum Decision {
     /// Done: its effects are committed (or it needed none).
     Ack,
-    /// Handling it failed: deliver again after the delay, doubled for each earlier delivery
-    /// (see [`backoff`]); once it has been delivered `pipeline.max_deliver` times, move it to
+    /// Handling it failed: deliver again after the delay, doubled for each earlier failed
+    /// attempt (see [`backoff`]); once it has failed `pipeline.max_deliver` times, move it to
     /// the dead-letter subject with `reason`.
     Retry { delay: Duration, reason: String },
     /// Not this message's fault (the database or the bus is down): deliver again after the
-    /// delay, however many times it takes. Never dead-letters.
+    /// delay, however many times it takes. Never dead-letters, and never counts as an attempt.
     Hold(Duration),
 }
 
@@ -76,10 +82,47 @@ pub trait Handler: Send + Sync {
 /// Longest delay between two deliveries of a failing message.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 
-/// The delay before delivery `delivered + 1`: `base` doubled for each earlier delivery.
-pub fn backoff(base: Duration, delivered: i64) -> Duration {
-    let doublings = delivered.clamp(1, 16) as u32 - 1;
+/// The delay after failed attempt `failures`: `base` doubled for each earlier failed attempt.
+pub fn backoff(base: Duration, failures: i64) -> Duration {
+    let doublings = failures.clamp(1, 16) as u32 - 1;
     base.saturating_mul(1 << doublings).min(MAX_RETRY_DELAY)
+}
+
+/// A message's failed attempts are forgotten after this long without another: it was
+/// acknowledged by another instance, or its stream was removed.
+const FAILURES_KEPT_FOR: Duration = Duration::from_secs(30 * 60);
+
+/// The failed attempts of the messages this loop has seen fail, by stream sequence. Kept in
+/// memory: after a restart, or on another instance, a poison message takes up to
+/// `max_deliver` more attempts before it is dead-lettered, never fewer.
+#[derive(Default)]
+pub struct Attempts {
+    failed: HashMap<u64, (i64, Instant)>,
+    settled: u64,
+}
+
+impl Attempts {
+    /// Records one more failed attempt of `seq`; how many it has now.
+    pub fn failed(&mut self, seq: u64) -> i64 {
+        let entry = self.failed.entry(seq).or_insert((0, Instant::now()));
+        entry.0 += 1;
+        entry.1 = Instant::now();
+        entry.0
+    }
+
+    /// `seq` is done with (acknowledged or dead-lettered).
+    pub fn forget(&mut self, seq: u64) {
+        self.failed.remove(&seq);
+        self.settled += 1;
+        if self.settled.is_multiple_of(4096) {
+            self.failed.retain(|_, (_, last)| last.elapsed() < FAILURES_KEPT_FOR);
+        }
+    }
+
+    /// How many failed attempts `seq` has had.
+    pub fn of(&self, seq: u64) -> i64 {
+        self.failed.get(&seq).map_or(0, |(n, _)| *n)
+    }
 }
 
 /// Most payload bytes buffered for one consumer: with arrays of 1,000 observations, 512
@@ -109,6 +152,7 @@ pub async fn run<H: Handler>(
 ) -> anyhow::Result<()> {
     let ack_wait = consumer.info().await.map(|i| i.config.ack_wait).unwrap_or(Duration::from_secs(30));
     let mut pause = Duration::from_millis(100);
+    let mut attempts = Attempts::default();
     loop {
         let opened = consumer
             .stream()
@@ -143,7 +187,7 @@ pub async fn run<H: Handler>(
                         let decisions = with_progress(&batch, ack_wait, handler.handle(&batch)).await;
                         debug_assert_eq!(decisions.len(), batch.len());
                         for (delivery, decision) in batch.iter().zip(decisions) {
-                            settle(bus, service, max_deliver, delivery, decision, handler).await;
+                            settle(bus, service, max_deliver, delivery, decision, handler, &mut attempts).await;
                         }
                     }
                     if broken {
@@ -180,27 +224,41 @@ async fn with_progress<T>(batch: &[Delivery], ack_wait: Duration, work: impl Fut
     }
 }
 
-async fn settle<H: Handler>(bus: &Bus, service: &str, max_deliver: i64, d: &Delivery, decision: Decision, handler: &H) {
+async fn settle<H: Handler>(
+    bus: &Bus,
+    service: &str,
+    max_deliver: i64,
+    d: &Delivery,
+    decision: Decision,
+    handler: &H,
+    attempts: &mut Attempts,
+) {
     let result = match decision {
-        Decision::Ack => d.message.ack().await,
-        Decision::Retry { reason, .. } if max_deliver > 0 && d.delivered >= max_deliver => {
-            let reason = format!("still failing after {} deliveries: {reason}", d.delivered);
-            tracing::error!(service, seq = d.stream_seq, %reason, "moving message to the dead-letter subject");
-            match dead_letter(bus, service, d, &reason).await {
-                Ok(()) => {
-                    handler.dead_lettered(d, &reason);
-                    d.message.ack_with(AckKind::Term).await
-                }
-                // Not stored anywhere yet: let it come back rather than lose it.
-                Err(e) => {
-                    tracing::error!(service, error = %e, "dead-letter publish failed; will retry");
-                    d.message.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))).await
-                }
-            }
+        Decision::Ack => {
+            attempts.forget(d.stream_seq);
+            d.message.ack().await
         }
         Decision::Retry { delay, reason } => {
-            tracing::warn!(service, seq = d.stream_seq, delivered = d.delivered, %reason, "will retry");
-            d.message.ack_with(AckKind::Nak(Some(backoff(delay, d.delivered)))).await
+            let failures = attempts.failed(d.stream_seq);
+            if max_deliver > 0 && failures >= max_deliver {
+                let reason = format!("still failing after {failures} attempts: {reason}");
+                tracing::error!(service, seq = d.stream_seq, %reason, "moving message to the dead-letter subject");
+                match dead_letter(bus, service, d, &reason).await {
+                    Ok(()) => {
+                        attempts.forget(d.stream_seq);
+                        handler.dead_lettered(d, &reason);
+                        d.message.ack_with(AckKind::Term).await
+                    }
+                    // Not stored anywhere yet: let it come back rather than lose it.
+                    Err(e) => {
+                        tracing::error!(service, error = %e, "dead-letter publish failed; will retry");
+                        d.message.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))).await
+                    }
+                }
+            } else {
+                tracing::warn!(service, seq = d.stream_seq, failures, delivered = d.delivered, %reason, "will retry");
+                d.message.ack_with(AckKind::Nak(Some(backoff(delay, failures)))).await
+            }
         }
         Decision::Hold(delay) => d.message.ack_with(AckKind::Nak(Some(delay))).await,
     };
@@ -227,6 +285,17 @@ async fn dead_letter(bus: &Bus, service: &str, d: &Delivery, reason: &str) -> an
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_failed_attempts_count_and_settled_messages_are_forgotten() {
+        let mut a = Attempts::default();
+        assert_eq!((a.failed(7), a.failed(7), a.failed(8)), (1, 2, 1));
+        assert_eq!(a.of(7), 2);
+        a.forget(7);
+        assert_eq!(a.of(7), 0);
+        assert_eq!(a.failed(7), 1, "a message failing again after it was settled starts over");
+        assert_eq!(a.of(8), 1);
+    }
 
     #[test]
     fn retries_back_off_exponentially_up_to_a_minute() {

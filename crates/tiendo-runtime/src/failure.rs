@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tiendo_bus::Decision;
 
-/// Delay before a message that failed is delivered again (doubled for each earlier delivery).
+/// Delay before a message that failed is delivered again (doubled for each earlier failed attempt).
 pub const RETRY_DELAY: Duration = Duration::from_millis(500);
 
 /// Delay before a message held during an outage is delivered again.
@@ -15,14 +15,15 @@ pub const OUTAGE_DELAY: Duration = Duration::from_secs(2);
 pub enum FailureKind {
     /// The message itself is at fault (it does not decode, it breaks a rule no sender of
     /// tiendo's could break): retried with backoff in case a fix is deployed, and moved to the
-    /// dead letters once it has been delivered `pipeline.max_deliver` times.
+    /// dead letters once it has failed `pipeline.max_deliver` times.
     Poison,
     /// A passing fault of this attempt (a serialization conflict, a busy database, a
     /// timeout): retried with backoff. A message whose failures never pass is poison in
     /// effect: it too is dead-lettered after `pipeline.max_deliver` deliveries.
     Transient,
     /// A dependency is down (the database, the bus): not the message's fault. Held and
-    /// delivered again until the dependency is back, never dead-lettered.
+    /// delivered again until the dependency is back, never dead-lettered, and never counted
+    /// as a failed attempt.
     Outage,
 }
 

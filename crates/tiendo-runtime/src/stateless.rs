@@ -4,7 +4,8 @@
 //!
 //! Nothing is stored, so a message is acknowledged only after everything it turned into is
 //! on the bus; the outgoing ids derive from stream positions, so a redelivered message
-//! publishes the same ids again and JetStream drops the copies.
+//! publishes the same ids again and JetStream drops the copies. When the bus will not store
+//! them, the batch is held (an outage), never counted as a failed attempt.
 
 use std::time::Instant;
 
@@ -122,10 +123,13 @@ impl<S: Stateless> Handler for StatelessHandler<S> {
         for (key, items) in tiendo_bus::group_into_messages(out.forwards) {
             messages.push(self.service.forward(&key, items));
         }
+        // Nothing was wrong with the messages: the bus would not store what they turned into
+        // (down, failing over, full). They are held like through a database outage, and sent
+        // again, under the same ids, once it takes them.
         if let Err(e) = self.deps.bus.publish_all(messages).await {
-            tracing::warn!(service = S::NAME, error = %e, "publishing failed; retrying the batch");
+            tracing::warn!(service = S::NAME, error = %e, "publishing failed; holding the batch");
             for d in decisions.iter_mut().filter(|d| **d == Decision::Ack) {
-                *d = Failure::transient(anyhow::anyhow!("publishing to the next stage failed: {e:#}")).decision();
+                *d = Failure::outage(anyhow::anyhow!("publishing to the next stage failed: {e:#}")).decision();
             }
         }
         metrics.batch_seconds.with_label_values(&[S::NAME]).observe(started.elapsed().as_secs_f64());

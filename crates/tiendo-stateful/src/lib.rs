@@ -189,7 +189,7 @@ impl<S: Stateful> StatefulHandler<S> {
     ) -> Result<Vec<S::Outcome>, ApplyError> {
         let tx = tiendo_store::begin(&self.db).await?;
         let applied = self.state.apply(&tx, &items, (self.deps.clock)()).await?;
-        let enqueued = outbox::enqueue(&tx, S::NAME, applied.messages).await?;
+        let enqueued = outbox::enqueue(&*tx, S::NAME, applied.messages).await?;
         tx.commit().await?;
         let mut committed = committed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         committed.messages.extend(enqueued);

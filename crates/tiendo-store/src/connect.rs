@@ -1,15 +1,17 @@
 //! Opening the database.
 
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     IsolationLevel, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use tiendo_settings::DatabaseSettings;
+use tokio::sync::OwnedMutexGuard;
 
 use crate::migration::Migrator;
 
@@ -63,9 +65,102 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// Begins a transaction: serializable on PostgreSQL, so two instances updating the same
 /// roll-up cannot both commit a stale sum (the loser fails and its messages are retried).
 /// SQLite transactions are serializable already.
-pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+///
+/// On SQLite the transaction also holds the database's turn (there is one connection anyway),
+/// so that a transaction that fails can replace the connection before anyone else uses it: see
+/// [`Transaction`].
+pub async fn begin(db: &DatabaseConnection) -> Result<Transaction, DbErr> {
     match db.get_database_backend() {
-        DbBackend::Postgres => db.begin_with_config(Some(IsolationLevel::Serializable), None).await,
-        _ => db.begin().await,
+        DbBackend::Postgres => {
+            let tx = db.begin_with_config(Some(IsolationLevel::Serializable), None).await?;
+            Ok(Transaction { tx: Some(tx), turn: None, db: db.clone() })
+        }
+        _ => {
+            let turn = sqlite_turn(db).lock_owned().await;
+            let tx = db.begin().await?;
+            Ok(Transaction { tx: Some(tx), turn: Some(turn), db: db.clone() })
+        }
     }
+}
+
+/// A transaction, committed with [`Transaction::commit`]; dropped, it is rolled back.
+///
+/// Why the wrapper: when SQLite fails a statement for a full disk or an I/O error it may roll
+/// the transaction back by itself. sqlx then still counts the transaction as open (its
+/// `ROLLBACK` fails, "no transaction is active"), so the connection's next transaction would
+/// be a mere savepoint, whose "commit" writes nothing to the file: the writes would be
+/// acknowledged and lost. A failed SQLite transaction therefore closes its connection (the
+/// pool opens a fresh one) while it still holds the database's turn.
+pub struct Transaction {
+    tx: Option<DatabaseTransaction>,
+    turn: Option<OwnedMutexGuard<()>>,
+    db: DatabaseConnection,
+}
+
+impl std::ops::Deref for Transaction {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        self.tx.as_ref().expect("a transaction is used only until it commits")
+    }
+}
+
+impl Transaction {
+    /// Commits; on failure the connection is replaced (on SQLite) before the error returns.
+    pub async fn commit(mut self) -> Result<(), DbErr> {
+        let Some(tx) = self.tx.take() else { return Ok(()) };
+        let result = tx.commit().await;
+        if result.is_err() {
+            if let Some(turn) = self.turn.take() {
+                renew_sqlite_connection(&self.db).await;
+                drop(turn);
+            }
+        }
+        result
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        let (Some(tx), Some(turn)) = (self.tx.take(), self.turn.take()) else { return };
+        // Not committed: a failure on the way. The rollback is queued on the connection by
+        // sea-orm; the connection is then replaced, all before the turn passes on.
+        let db = self.db.clone();
+        drop(tx);
+        tokio::spawn(async move {
+            renew_sqlite_connection(&db).await;
+            drop(turn);
+        });
+    }
+}
+
+/// Closes the SQLite pool's connection, so the next use opens a fresh one (with the same
+/// pragmas) that holds no transaction.
+async fn renew_sqlite_connection(db: &DatabaseConnection) {
+    let pool = db.get_sqlite_connection_pool();
+    match tokio::time::timeout(Duration::from_secs(5), pool.acquire()).await {
+        Ok(Ok(conn)) => {
+            if let Err(e) = conn.close().await {
+                tracing::warn!(error = %e, "closing the SQLite connection after a failed transaction");
+            }
+        }
+        _ => tracing::warn!("no SQLite connection to renew after a failed transaction"),
+    }
+}
+
+/// Whose turn it is to write to one SQLite database.
+type Turn = Arc<tokio::sync::Mutex<()>>;
+
+/// The turn of the SQLite database `db` is a pool of: one per pool, shared by its clones.
+fn sqlite_turn(db: &DatabaseConnection) -> Turn {
+    static TURNS: Mutex<Vec<(Weak<SqliteConnectOptions>, Turn)>> = Mutex::new(Vec::new());
+    let options = db.get_sqlite_connection_pool().connect_options();
+    let mut turns = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+    turns.retain(|(o, _)| o.strong_count() > 0);
+    if let Some((_, turn)) = turns.iter().find(|(o, _)| o.upgrade().is_some_and(|o| Arc::ptr_eq(&o, &options))) {
+        return turn.clone();
+    }
+    let turn = Arc::new(tokio::sync::Mutex::new(()));
+    turns.push((Arc::downgrade(&options), turn.clone()));
+    turn
 }

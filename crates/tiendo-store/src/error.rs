@@ -76,7 +76,12 @@ pub fn fault(e: &DbErr) -> Fault {
 fn sqlite_code(code: &str) -> Fault {
     let Ok(n) = code.parse::<u32>() else { return Fault::Conflict };
     match n & 0xff {
-        // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_INTERRUPT
+        // Plain SQLITE_BUSY comes after the 10-second busy timeout: another process (aggregation
+        // and alerting run as two on one file) has held the write lock all that time. That is
+        // the database being unavailable to this one, not this message failing: held, and
+        // never counted against `pipeline.max_deliver`.
+        5 if n == 5 => Fault::Unavailable,
+        // SQLITE_BUSY_SNAPSHOT and the like, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_INTERRUPT
         5 | 6 | 8 | 9 => Fault::Conflict,
         // SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOLFS
         10 | 11 | 13 | 14 | 22 => Fault::Unavailable,
@@ -117,7 +122,7 @@ mod tests {
         assert_eq!(sqlstate("53100"), Fault::Unavailable, "disk full waits for space");
         assert_eq!(sqlstate("22003"), Fault::Refused);
         assert_eq!(sqlstate("23502"), Fault::Refused);
-        assert_eq!(sqlite_code("5"), Fault::Conflict, "SQLITE_BUSY");
+        assert_eq!(sqlite_code("5"), Fault::Unavailable, "SQLITE_BUSY, after the busy timeout");
         assert_eq!(sqlite_code("517"), Fault::Conflict, "SQLITE_BUSY_SNAPSHOT");
         assert_eq!(sqlite_code("13"), Fault::Unavailable, "SQLITE_FULL");
         assert_eq!(sqlite_code("2067"), Fault::Conflict, "SQLITE_CONSTRAINT_UNIQUE");

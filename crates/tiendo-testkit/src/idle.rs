@@ -1,11 +1,13 @@
 //! Whether the pipeline has caught up: every stage's durable consumer has nothing pending and
 //! nothing unacknowledged, twice in a row (a message moving between stages is seen on one pass
-//! or the other, since each stage publishes before it acks).
+//! or the other, since each stage publishes before it acks); and, when the database is at
+//! hand, no committed message is still waiting in an outbox for the relay.
 
 use std::time::{Duration, Instant};
 
 use tiendo_bus::names::STAGES;
 use tiendo_bus::Bus;
+use tiendo_store::sea_orm::DatabaseConnection;
 
 /// Messages waiting in the pipeline now: pending plus unacknowledged, over every stage.
 pub async fn backlog(bus: &Bus) -> anyhow::Result<u64> {
@@ -27,13 +29,34 @@ pub async fn stages(bus: &Bus) -> anyhow::Result<Vec<(&'static str, u64, u64)>> 
 
 /// Waits until the backlog is zero on two passes in a row, or `timeout` passes.
 pub async fn wait_idle(bus: &Bus, timeout: Duration) -> anyhow::Result<()> {
+    wait(bus, None, timeout).await
+}
+
+/// As [`wait_idle`], and every outbox in `db` empty on the same passes: a message committed by
+/// aggregation or alerting but not yet published is work still in the pipeline.
+pub async fn wait_idle_with_outbox(bus: &Bus, db: &DatabaseConnection, timeout: Duration) -> anyhow::Result<()> {
+    wait(bus, Some(db), timeout).await
+}
+
+async fn wait(bus: &Bus, db: Option<&DatabaseConnection>, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     let mut quiet = 0;
     while quiet < 2 {
+        // A look that fails (a consumer's info times out for a few seconds after a NATS
+        // failover, the database is away) is not a quiet pass: look again until the deadline.
+        let outbox = match db {
+            Some(db) => tiendo_store::outbox::count(db).await.map_err(anyhow::Error::from),
+            None => Ok(0),
+        };
+        let backlog = backlog(bus).await;
         if Instant::now() > deadline {
-            anyhow::bail!("the pipeline still has messages after {timeout:?}: {:?}", stages(bus).await?);
+            let stages = stages(bus).await;
+            anyhow::bail!("the pipeline still has messages after {timeout:?}: {stages:?}, outbox {outbox:?}");
         }
-        quiet = if backlog(bus).await? == 0 { quiet + 1 } else { 0 };
+        quiet = match (backlog, outbox) {
+            (Ok(0), Ok(0)) => quiet + 1,
+            _ => 0,
+        };
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())

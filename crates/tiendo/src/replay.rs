@@ -75,10 +75,10 @@ pub async fn replay(
         let refs: Vec<&Observation> = items.iter().collect();
         let now = chrono::Utc::now();
         let tx = tiendo_store::begin(db).await?;
-        let (outcomes, figures) = tiendo_aggregation::apply_observations(&tx, catalog, &refs, now).await?;
+        let (outcomes, figures) = tiendo_aggregation::apply_observations(&*tx, catalog, &refs, now).await?;
         let versions: Vec<FigureVersion> = figures.iter().map(FigureVersion::from).collect();
         let versions: Vec<&FigureVersion> = versions.iter().collect();
-        tiendo_alerting::judge_figures(&tx, catalog, judging, &versions, now).await?;
+        tiendo_alerting::judge_figures(&*tx, catalog, judging, &versions, now).await?;
         tx.commit().await?;
         for o in outcomes {
             match o {

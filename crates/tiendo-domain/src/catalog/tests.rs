@@ -122,5 +122,11 @@ fn a_catalog_with_an_unknown_owner_parent_scope_or_indicator_or_a_cycle_is_refus
     let late =
         with_plan("scope = \"1\"\n[[plan.indicator]]\nid = \"a\"\nbaseline = 5\nbaseline_date = \"2026-01-01\"\n");
     assert!(Catalog::from_toml(&late).unwrap_err().to_string().contains("before the target date"));
+    // A baseline date that is no date is refused at load, never read as some default day.
+    for bad in ["\"2023-02-30\"", "\"13/02/2023\"", "\"\"", "20230213"] {
+        let entry = format!("scope = \"1\"\n[[plan.indicator]]\nid = \"a\"\nbaseline = 5\nbaseline_date = {bad}\n");
+        let refused = Catalog::from_toml(&with_plan(&entry)).expect_err(bad).to_string();
+        assert!(refused.contains("baseline_date"), "{bad}: {refused}");
+    }
     assert!(Catalog::from_toml("[[departmnet]]").is_err());
 }
