@@ -1,19 +1,26 @@
 //! `tiendo bench --smoke`, in-process: every part of the benchmark runs at a tiny size, and
-//! every figure comes out present, consistent with the others, in the report and in the JSON file.
+//! every figure comes out present, consistent with the others, in the report and in the JSON
+//! file. The SQLite run skips the instances part (it needs PostgreSQL); the second test runs
+//! that part alone on the tests' PostgreSQL (`TIENDO_TEST_POSTGRES_URL`).
 //!
-//! The memory part starts the `tiendo` binary (`cargo build --workspace --bins`, as
-//! scripts/test does, builds it).
+//! The memory and instances parts start the `tiendo` and `tiendo-<service>` binaries
+//! (`cargo build --workspace --bins`, as scripts/test does, builds them).
+
+use std::path::PathBuf;
 
 use serde_json::Value;
-use tiendo_bench::Options;
+use tiendo_bench::{Options, Part};
 use tiendo_settings::Settings;
 
-/// Every figure a full run reports; the ratios are derived from the others' medians.
-const FIGURES: [&str; 14] = [
+/// Every figure a full run on SQLite reports; the ratios are derived from the others' medians.
+const FIGURES: [&str; 19] = [
     "ceiling_obs_per_s",
     "single_obs_per_s",
+    "single_to_aggregation_obs_per_s",
     "single_ratio_to_ceiling",
     "batched_obs_per_s",
+    "batched_to_aggregation_obs_per_s",
+    "batched_ratio_to_ceiling",
     "latency_aggregate_p50_ms",
     "latency_aggregate_p99_ms",
     "latency_aggregate_max_ms",
@@ -22,45 +29,77 @@ const FIGURES: [&str; 14] = [
     "latency_alert_max_ms",
     "scale_us_per_obs_11",
     "scale_us_per_obs_100",
+    "scale_ancestor_writes_per_obs_11",
+    "scale_ancestor_writes_per_obs_100",
     "scale_ratio_largest_to_smallest",
-    "memory_peak_rss_mb",
+    "memory_peak_rss_mib",
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_smoke_run_measures_every_figure_and_writes_them_as_json() {
-    let dir = tempfile::tempdir().unwrap();
+/// Smoke options on the shared test NATS server, writing the JSON file into `dir`.
+fn smoke(dir: &tempfile::TempDir) -> Options {
     let mut options = Options::smoke();
     // The shared test server; the benchmark starts a private one if it does not answer.
     options.nats_url = Some(std::env::var("TIENDO_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()));
     options.json = dir.path().join("bench").join("bench.json");
     options.tiendo_binary = tiendo_tests::fleet::binary("tiendo");
+    options.service_binaries =
+        tiendo_tests::fleet::binary("tiendo-aggregation").parent().map(PathBuf::from).expect("a folder");
+    options
+}
 
+/// Runs the benchmark; its JSON file and what it printed.
+async fn bench(options: &Options) -> (Value, String) {
     let mut out = Vec::new();
-    let result = tiendo_bench::main(Settings::defaults(), &options, &mut out).await;
-    let out = String::from_utf8_lossy(&out);
+    let result = tiendo_bench::main(Settings::defaults(), options, &mut out).await;
+    let out = String::from_utf8_lossy(&out).into_owned();
     if let Err(e) = result {
         panic!("the benchmark failed: {e:#}\n{out}");
     }
-
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(&options.json).expect("the JSON file is written"))
+    let json = serde_json::from_str(&std::fs::read_to_string(&options.json).expect("the JSON file is written"))
         .expect("the JSON file parses");
+    (json, out)
+}
+
+/// Checks that `key` has a positive median, one value per run (none when derived) and is in
+/// the printed table; returns its median.
+fn figure(json: &Value, out: &str, key: &str) -> f64 {
+    let figure = &json["figures"][key];
+    let median = figure["median"].as_f64().unwrap_or_else(|| panic!("{key} is missing from:\n{json:#}"));
+    assert!(median > 0.0 && median.is_finite(), "{key} = {median}");
+    let runs = figure["runs"].as_array().map_or(0, Vec::len);
+    assert_eq!(runs, if key.contains("ratio") { 0 } else { 1 }, "{key}: one value per run");
+    assert!(out.contains(figure["label"].as_str().unwrap()), "{key} is not in the printed table:\n{out}");
+    median
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_smoke_run_measures_every_figure_and_writes_them_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = smoke(&dir);
+    let (json, out) = bench(&options).await;
+    let median = |key: &str| figure(&json, &out, key);
     for key in FIGURES {
-        let figure = &json["figures"][key];
-        let median = figure["median"].as_f64().unwrap_or_else(|| panic!("{key} is missing from:\n{json:#}"));
-        assert!(median > 0.0 && median.is_finite(), "{key} = {median}");
-        let runs = figure["runs"].as_array().map_or(0, Vec::len);
-        assert_eq!(runs, if key.contains("ratio") { 0 } else { 1 }, "{key}: one value per run");
-        assert!(out.contains(figure["label"].as_str().unwrap()), "{key} is not in the printed table:\n{out}");
+        median(key);
     }
-    // The figures agree with each other: ratios are the ratios of their parts, percentiles are
-    // ordered, and the memory figure is a process's, not zero or a unit mix-up.
-    let median = |key: &str| json["figures"][key]["median"].as_f64().unwrap();
-    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+    // The figures agree with each other: ratios are the ratios of their parts, alerting
+    // finishes after aggregation, percentiles are ordered, the scale workload asks the same
+    // of every tree, and the memory figure is a process's, not zero or a unit mix-up.
     assert!(close(median("single_ratio_to_ceiling"), median("single_obs_per_s") / median("ceiling_obs_per_s")));
+    assert!(close(median("batched_ratio_to_ceiling"), median("batched_obs_per_s") / median("ceiling_obs_per_s")));
+    for part in ["single", "batched"] {
+        let (through, to) = (median(&format!("{part}_obs_per_s")), median(&format!("{part}_to_aggregation_obs_per_s")));
+        assert!(through <= to, "{part}: through alerting ({through} obs/s) is no faster than to aggregation ({to})");
+    }
     assert!(close(
         median("scale_ratio_largest_to_smallest"),
         median("scale_us_per_obs_100") / median("scale_us_per_obs_11")
     ));
+    let ancestors = (median("scale_ancestor_writes_per_obs_11"), median("scale_ancestor_writes_per_obs_100"));
+    assert_eq!(ancestors, (2.0, 2.0), "every observation writes its district's and its province's figure");
     for stage in ["aggregate", "alert"] {
         let (p50, p99, max) = (
             median(&format!("latency_{stage}_p50_ms")),
@@ -69,13 +108,35 @@ async fn a_smoke_run_measures_every_figure_and_writes_them_as_json() {
         );
         assert!(p50 <= p99 && p99 <= max, "{stage}: p50 {p50} ≤ p99 {p99} ≤ max {max}");
     }
-    let rss = median("memory_peak_rss_mb");
-    assert!((5.0..4096.0).contains(&rss), "a peak RSS of {rss} MB");
+    let rss = median("memory_peak_rss_mib");
+    assert!((5.0..4096.0).contains(&rss), "a peak RSS of {rss} MiB");
+    let notes = json["notes"].as_array().expect("notes");
+    assert!(
+        notes.iter().any(|n| n.as_str().is_some_and(|n| n.starts_with("instances run 1: skipped"))),
+        "the instances part says why it measured nothing on SQLite: {notes:?}"
+    );
     assert_eq!(json["runs"], 1);
     assert_eq!(json["smoke"], true);
     assert_eq!(json["database"], "sqlite");
     assert!(json["cores"].as_u64().is_some_and(|c| c >= 1));
     assert!(json["commit"].as_str().is_some_and(|c| !c.is_empty()));
     assert_eq!(json["sizes"]["scale_units"], serde_json::json!([11, 100]));
+    assert_eq!(json["failures"], serde_json::json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_instances_part_runs_one_two_and_four_aggregation_processes_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = smoke(&dir);
+    options.database_url = Some(
+        std::env::var("TIENDO_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+    );
+    options.parts = vec![Part::Instances];
+    let (json, out) = bench(&options).await;
+    let per_s: Vec<f64> = [1, 2, 4].map(|n| figure(&json, &out, &format!("scale_out_obs_per_s_{n}"))).into();
+    for (n, ratio) in [(2, per_s[1] / per_s[0]), (4, per_s[2] / per_s[0])] {
+        assert!(close(figure(&json, &out, &format!("scale_out_ratio_{n}_to_1")), ratio));
+    }
+    assert_eq!(json["database"], "postgres");
     assert_eq!(json["failures"], serde_json::json!([]));
 }

@@ -9,7 +9,11 @@
 //! - publish → alert: every [`FLIP_EVERY`]th observation flips one of a few "flipper"
 //!   communes between behind (about 50%) and achieved (about 95%), so an alert fires or
 //!   resolves. Each flip's numerator is unique to its commune, so an alert's value names
-//!   the flip that caused it.
+//!   the flip that caused it. The clock stops when the alert arrives on a core subscription
+//!   to `<prefix>.alerts.…`: alerting publishes it only after the transaction that stored
+//!   the alert and its figure has committed, so it is stored and published.
+//!
+//! Both clocks start at the department's publish (before JetStream's acknowledgement).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -150,7 +154,10 @@ async fn measure(ns: &Namespace, options: &Options, country: &Country) -> anyhow
         ranks[p.observation.indicator].push(*at);
     }
     wait_for_versions(ns, &aggregates, &ranks).await?;
-    idle::wait_idle(&ns.bus, Duration::from_secs(120)).await?;
+    let db = ns.database().await?;
+    let idle = idle::wait_idle_with_outbox(&ns.bus, &db, Duration::from_secs(120)).await;
+    db.close().await.ok();
+    idle?;
     alerts.wait_quiet(Duration::from_millis(250), Duration::from_secs(5)).await;
 
     let seen_aggregates = aggregates.seen();

@@ -1,11 +1,13 @@
 //! `tiendo-bench` (also `tiendo bench`): how fast the pipeline goes, measured the same way
 //! every time.
 //!
-//! Six parts, each run `--runs` times (every figure is the median), each run in a namespace
-//! of its own (subject prefix, database, catalog) that is removed afterwards:
-//! the JetStream ceiling, end-to-end throughput one observation per message and in arrays,
-//! latency at a steady load, aggregation cost as the tree grows, and the memory of a real
-//! `tiendo up` process. `docs/performance.md` says what each figure means and the targets.
+//! Seven parts, each run `--runs` times (every figure is the median), each run in a
+//! namespace of its own (subject prefix, database, catalog) that is removed afterwards: the
+//! JetStream ceiling, end-to-end throughput one observation per message and in arrays
+//! (through alerting, and to aggregation), latency at a steady load, aggregation cost as the
+//! tree grows, throughput with 1, 2 and 4 aggregation processes (PostgreSQL), and the memory
+//! of a real `tiendo up` process. `docs/performance.md` says what each figure means, where
+//! each clock starts and stops, and the targets.
 //!
 //! The benchmark only drives and watches the pipeline from outside (publishing as departments
 //! do, reading the database and the consumers' state); it never changes how a service works.
@@ -15,14 +17,18 @@
 //! - [`workload`]: the synthetic country (catalog TOML) and observation streams.
 //! - [`target`]: the NATS server and, per run, a namespace of the test kit's
 //!   ([`target::Namespace`]: a fresh prefix, database and catalog) and the services in-process.
-//! - [`progress`]: counting stored observations and timing each stage's catch-up.
-//! - [`ceiling`], [`throughput`], [`latency`], [`scale`], [`memory`]: the parts.
+//! - [`progress`]: when each stage caught up, and the two end-to-end clocks (to aggregation,
+//!   through alerting).
+//! - [`process`]: tiendo binaries as child processes on a namespace.
+//! - [`ceiling`], [`throughput`], [`latency`], [`scale`], [`instances`], [`memory`]: the parts.
 //! - [`report`]: medians, targets, the table and the JSON file.
 
 pub mod ceiling;
+pub mod instances;
 pub mod latency;
 pub mod memory;
 pub mod options;
+pub mod process;
 pub mod progress;
 pub mod report;
 pub mod scale;
@@ -131,6 +137,7 @@ async fn run_once(
         Part::Single | Part::Batched => throughput::run(env, options, part, run, country, &inputs.workload).await,
         Part::Latency => latency::run(env, options, run, country).await,
         Part::Scale => scale::run(env, options, run).await,
+        Part::Instances => instances::run(env, options, run, country, &inputs.workload).await,
         Part::Memory => memory::run(env, options, run, country, &inputs.memory).await,
     }
 }
@@ -139,7 +146,7 @@ async fn run_once(
 /// stream no chosen part needs is left empty.
 struct Inputs {
     country: Country,
-    /// For the ceiling and the end-to-end parts.
+    /// For the ceiling, the end-to-end and the instances parts.
     workload: Workload,
     /// For the memory part.
     memory: Workload,
@@ -150,8 +157,8 @@ impl Inputs {
         let country = Country::with_about(COUNTRY_UNITS);
         let wants = |parts: &[Part]| options.parts.iter().any(|p| parts.contains(p));
         let size = |n: u64, parts: &[Part]| if wants(parts) { n } else { 0 };
-        let workload =
-            workload::mixed(&country, size(options.observations, &[Part::Ceiling, Part::Single, Part::Batched]), 1);
+        let end_to_end = [Part::Ceiling, Part::Single, Part::Batched, Part::Instances];
+        let workload = workload::mixed(&country, size(options.observations, &end_to_end), 1);
         let memory = workload::mixed(&country, size(options.memory_observations, &[Part::Memory]), 2);
         Self { country, workload, memory }
     }
@@ -173,6 +180,8 @@ impl Inputs {
             "scale_units": options.scale_sizes.iter().map(|&s| Country::with_about(s).units()).collect::<Vec<_>>(),
             "scale_observations": options.scale_observations,
             "scale_batch": options.scale_batch,
+            "instances": options.instances,
+            "also_sqlite": options.also_sqlite,
             "memory_observations": options.memory_observations,
             "pipeline_batch_size": pipeline_batch,
         })
@@ -182,8 +191,26 @@ impl Inputs {
 /// Figures computed from other figures' medians.
 fn derive(report: &mut Report) {
     let median = |r: &Report, key: &str| r.figure(key).map(|f| f.median);
-    if let (Some(single), Some(ceiling)) = (median(report, "single_obs_per_s"), median(report, "ceiling_obs_per_s")) {
-        report.derive("single_ratio_to_ceiling", "end to end, 1 obs per message / ceiling", "ratio", single / ceiling);
+    let ratios = [
+        (
+            "single_ratio_to_ceiling",
+            "single_obs_per_s",
+            "ceiling_obs_per_s",
+            "through alerting, 1 obs per message / ceiling",
+        ),
+        ("batched_ratio_to_ceiling", "batched_obs_per_s", "ceiling_obs_per_s", "through alerting, batched / ceiling"),
+        (
+            "batched_postgres_to_sqlite",
+            "batched_obs_per_s",
+            "batched_sqlite_obs_per_s",
+            "through alerting, batched, PostgreSQL / SQLite",
+        ),
+    ];
+    for (key, over, under, label) in ratios {
+        if let (Some(a), Some(b)) = (median(report, over), median(report, under)) {
+            report.derive(key, label, "ratio", a / b);
+        }
     }
     scale::derive(report);
+    instances::derive(report);
 }

@@ -17,13 +17,16 @@ pub enum Part {
     Latency,
     /// Aggregation cost per observation as the organisation tree grows.
     Scale,
+    /// End-to-end throughput with 1, 2 and 4 aggregation processes (PostgreSQL only).
+    Instances,
     /// Peak resident memory of a `tiendo up` process after `--memory-observations`.
     Memory,
 }
 
 impl Part {
     /// Every part, in the order they run.
-    pub const ALL: [Part; 6] = [Part::Ceiling, Part::Single, Part::Batched, Part::Latency, Part::Scale, Part::Memory];
+    pub const ALL: [Part; 7] =
+        [Part::Ceiling, Part::Single, Part::Batched, Part::Latency, Part::Scale, Part::Instances, Part::Memory];
 
     /// The name used in `--skip`, prefixes and the JSON file.
     pub fn name(self) -> &'static str {
@@ -33,6 +36,7 @@ impl Part {
             Part::Batched => "batched",
             Part::Latency => "latency",
             Part::Scale => "scale",
+            Part::Instances => "instances",
             Part::Memory => "memory",
         }
     }
@@ -49,6 +53,10 @@ pub struct Args {
     /// fresh database created there and dropped afterwards. Default: a temporary SQLite file.
     #[arg(long)]
     pub database_url: Option<String>,
+    /// With --database-url: each run of the batched part runs on SQLite too, and the report
+    /// gives PostgreSQL ÷ SQLite from the two medians.
+    #[arg(long, requires = "database_url")]
+    pub also_sqlite: bool,
     /// Runs of each part; every figure is the median. Default 3 (1 with --smoke).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub runs: Option<u64>,
@@ -71,6 +79,9 @@ pub struct Args {
     /// Observations applied at each tree size. Default 20000.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub scale_observations: Option<u64>,
+    /// Aggregation processes in turn in the instances part. Default 1,2,4.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub instances: Option<Vec<u64>>,
     /// Observations published to the `tiendo up` process of the memory part. Default 1000000.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub memory_observations: Option<u64>,
@@ -90,6 +101,10 @@ pub struct Args {
     /// executable.
     #[arg(long)]
     pub tiendo_binary: Option<PathBuf>,
+    /// The folder of the `tiendo-<service>` binaries the instances part starts. Default: this
+    /// executable's folder.
+    #[arg(long)]
+    pub service_binaries: Option<PathBuf>,
 }
 
 /// The resolved plan of one benchmark.
@@ -97,6 +112,8 @@ pub struct Args {
 pub struct Options {
     pub nats_url: Option<String>,
     pub database_url: Option<String>,
+    /// Run the batched part on SQLite as well as on `database_url`.
+    pub also_sqlite: bool,
     pub runs: usize,
     pub observations: u64,
     pub batch: usize,
@@ -106,6 +123,8 @@ pub struct Options {
     pub scale_observations: u64,
     /// Observations per aggregation transaction in the scale part, as the service batches.
     pub scale_batch: usize,
+    /// Aggregation processes, in turn, in the instances part.
+    pub instances: Vec<usize>,
     pub memory_observations: u64,
     /// Most time one run of a part may take.
     pub timeout: Duration,
@@ -113,6 +132,8 @@ pub struct Options {
     pub smoke: bool,
     pub json: PathBuf,
     pub tiendo_binary: PathBuf,
+    /// Where `tiendo-ingest`, `tiendo-aggregation`, … are, for the instances part.
+    pub service_binaries: PathBuf,
     /// The settings file the child `tiendo up` of the memory part is given (`--config`).
     pub config: Option<PathBuf>,
 }
@@ -123,6 +144,7 @@ impl Options {
         Self {
             nats_url: None,
             database_url: None,
+            also_sqlite: false,
             runs: 3,
             observations: 100_000,
             batch: 1000,
@@ -131,6 +153,7 @@ impl Options {
             scale_sizes: vec![11, 100, 1000, 10_000],
             scale_observations: 20_000,
             scale_batch: 512,
+            instances: vec![1, 2, 4],
             memory_observations: 1_000_000,
             timeout: Duration::from_secs(900),
             parts: Part::ALL.to_vec(),
@@ -139,6 +162,10 @@ impl Options {
             tiendo_binary: std::env::current_exe()
                 .map(|exe| exe.with_file_name("tiendo"))
                 .unwrap_or_else(|_| PathBuf::from("tiendo")),
+            service_binaries: std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from(".")),
             config: None,
         }
     }
@@ -166,6 +193,7 @@ impl From<Args> for Options {
         Options {
             nats_url: a.nats_url,
             database_url: a.database_url,
+            also_sqlite: a.also_sqlite,
             runs: a.runs.map_or(base.runs, |n| n as usize),
             observations: a.observations.unwrap_or(base.observations),
             batch: a.batch.map_or(base.batch, |n| n as usize),
@@ -174,12 +202,14 @@ impl From<Args> for Options {
             scale_sizes: a.scale_sizes.map_or(base.scale_sizes, |s| s.into_iter().map(|n| n as usize).collect()),
             scale_observations: a.scale_observations.unwrap_or(base.scale_observations),
             scale_batch: base.scale_batch,
+            instances: a.instances.map_or(base.instances, |s| s.into_iter().map(|n| n as usize).collect()),
             memory_observations: a.memory_observations.unwrap_or(base.memory_observations),
             timeout: a.timeout.map_or(base.timeout, Duration::from_secs),
             parts: Part::ALL.into_iter().filter(|p| !a.skip.contains(p)).collect(),
             smoke: a.smoke,
             json: a.json,
             tiendo_binary: a.tiendo_binary.unwrap_or(base.tiendo_binary),
+            service_binaries: a.service_binaries.unwrap_or(base.service_binaries),
             config: None,
         }
     }
@@ -202,10 +232,12 @@ mod tests {
 
     #[test]
     fn skipped_parts_are_left_out_and_sizes_fall_back_to_the_defaults() {
-        let o = parse(&["--skip", "memory,scale", "--observations", "7"]).unwrap();
+        let o = parse(&["--skip", "memory,scale,instances", "--observations", "7"]).unwrap();
         assert_eq!(o.parts, vec![Part::Ceiling, Part::Single, Part::Batched, Part::Latency]);
         assert_eq!((o.observations, o.runs, o.memory_observations), (7, 3, 1_000_000));
         assert_eq!(o.scale_sizes, vec![11, 100, 1000, 10_000]);
+        assert_eq!(o.instances, vec![1, 2, 4]);
+        assert!(!o.also_sqlite);
     }
 
     #[test]
@@ -221,5 +253,7 @@ mod tests {
         assert!(parse(&["--observations", "0"]).is_err());
         assert!(parse(&["--scale-sizes", "11,3"]).is_err());
         assert!(parse(&["--skip", "everything"]).is_err());
+        assert!(parse(&["--instances", "0,2"]).is_err());
+        assert!(parse(&["--also-sqlite"]).is_err(), "comparing with SQLite needs --database-url");
     }
 }

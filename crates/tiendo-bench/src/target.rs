@@ -80,8 +80,9 @@ impl Environment {
         &self.base
     }
 
-    /// A fresh namespace for `run` of `part`; `country`'s catalog when given, else the
-    /// built-in one. `tag` tells namespaces of the same run apart (e.g. a tree size).
+    /// A fresh namespace for `run` of `part` on the benchmark's database; `country`'s catalog
+    /// when given, else the built-in one. `tag` tells namespaces of the same run apart (e.g.
+    /// a tree size).
     pub async fn namespace(
         &self,
         part: Part,
@@ -89,9 +90,25 @@ impl Environment {
         tag: &str,
         country: Option<&Country>,
     ) -> anyhow::Result<Namespace> {
+        self.namespace_on(self.database_kind(), part, run, tag, country).await
+    }
+
+    /// As [`Environment::namespace`], on `database`: SQLite is always at hand, PostgreSQL
+    /// only with `--database-url`.
+    pub async fn namespace_on(
+        &self,
+        database: DatabaseKind,
+        part: Part,
+        run: usize,
+        tag: &str,
+        country: Option<&Country>,
+    ) -> anyhow::Result<Namespace> {
         let name = format!("bench_{}_{}{tag}_{run}", self.stamp, part.name());
-        let mut inner =
-            tiendo_testkit::Namespace::create(self.base.clone(), &name, self.postgres_admin.as_deref()).await?;
+        let admin = match database {
+            DatabaseKind::Sqlite => None,
+            DatabaseKind::Postgres => Some(self.postgres_admin.as_deref().context("PostgreSQL needs --database-url")?),
+        };
+        let mut inner = tiendo_testkit::Namespace::create(self.base.clone(), &name, admin).await?;
         if let Some(country) = country {
             inner.use_catalog(&country.catalog_toml())?;
         }

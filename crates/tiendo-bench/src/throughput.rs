@@ -1,9 +1,11 @@
-//! End-to-end throughput: observations per second from the first publish until aggregation
-//! has applied the last one, with the four services running in this process (`tiendo up`),
-//! one observation per message or JSON arrays of them.
+//! End-to-end throughput: observations per second from the first publish until alerting has
+//! judged every figure and every announcement is published (the headline figures), and until
+//! aggregation had applied the last observation (figures `…_to_aggregation_…`), with the
+//! four services running in this process (`tiendo up`), one observation per message or JSON
+//! arrays of them. [`progress`] says where each clock stops.
 //!
-//! [`push`] is the measuring loop, shared with the memory part (which runs the services in a
-//! child process instead).
+//! [`push`] is the measuring loop, shared with the instances part (services as processes)
+//! and the memory part (a `tiendo up` child process).
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -16,11 +18,12 @@ use tiendo_testkit::Collector;
 use super::options::{Options, Part};
 use super::progress::{self, Phases};
 use super::report::{number, Sample};
-use super::target::{Environment, Namespace, Services};
+use super::target::{DatabaseKind, Environment, Namespace, Services};
 use super::workload::{self, Country, Workload};
 use super::Measured;
 
-/// One run of [`Part::Single`] or [`Part::Batched`] on `workload`.
+/// One run of [`Part::Single`] or [`Part::Batched`] on `workload`; with `--also-sqlite`, the
+/// batched part measures on SQLite too.
 pub async fn run(
     env: &Environment,
     options: &Options,
@@ -29,7 +32,37 @@ pub async fn run(
     country: &Country,
     workload: &Workload,
 ) -> anyhow::Result<Measured> {
-    let ns = env.namespace(part, run, "", Some(country)).await?;
+    let mut measured = measure_on(env, env.database_kind(), options, part, run, country, workload).await?;
+    if part == Part::Batched && options.also_sqlite && env.database_kind() != DatabaseKind::Sqlite {
+        let sqlite = measure_on(env, DatabaseKind::Sqlite, options, part, run, country, workload).await?;
+        let per_s = sqlite.samples.iter().find(|s| s.key == key(part, "")).map_or(f64::NAN, |s| s.value);
+        measured.samples.push(Sample::new(
+            "batched_sqlite_obs_per_s",
+            format!("end to end through alerting, {} obs per message, SQLite", options.batch),
+            "obs/s",
+            per_s,
+        ));
+        measured.notes.extend(sqlite.notes.into_iter().map(|n| format!("SQLite: {n}")));
+    }
+    Ok(measured)
+}
+
+/// The key of `part`'s throughput figure: `single_obs_per_s`, `batched_to_aggregation_obs_per_s`, …
+fn key(part: Part, to: &str) -> String {
+    format!("{}{to}_obs_per_s", part.name())
+}
+
+async fn measure_on(
+    env: &Environment,
+    database: DatabaseKind,
+    options: &Options,
+    part: Part,
+    run: usize,
+    country: &Country,
+    workload: &Workload,
+) -> anyhow::Result<Measured> {
+    let tag = if database == env.database_kind() { "" } else { database.as_str() };
+    let ns = env.namespace_on(database, part, run, tag, Some(country)).await?;
     let result = measure(&ns, options, part, country, workload).await;
     ns.close().await;
     result
@@ -54,38 +87,52 @@ async fn measure(
     stopped?;
 
     let n = workload.observations.len() as f64;
-    let per_s = n / pushed.elapsed.as_secs_f64();
-    let (key, label) = match part {
-        Part::Batched => ("batched_obs_per_s", format!("end to end, {} obs per message", options.batch)),
-        _ => ("single_obs_per_s", "end to end, 1 obs per message".to_owned()),
+    let what = match part {
+        Part::Batched => format!("{} obs per message", options.batch),
+        _ => "1 obs per message".to_owned(),
     };
+    let (through, to) = (n / pushed.through_alerting.as_secs_f64(), n / pushed.to_aggregation.as_secs_f64());
     Ok(Measured {
-        samples: vec![Sample::new(key, label, "obs/s", per_s)],
-        notes: vec![format!(
-            "{} obs in {count} messages applied in {:.2} s ({} obs/s); caught up: {}{}",
-            workload.observations.len(),
-            pushed.elapsed.as_secs_f64(),
-            number(per_s),
-            pushed.phases.describe(),
-            if pushed.drained { "" } else { " (alerting still busy when the run ended)" }
-        )],
+        samples: vec![
+            Sample::new(key(part, ""), format!("end to end through alerting, {what}"), "obs/s", through),
+            Sample::new(key(part, "_to_aggregation"), format!("end to end to aggregation, {what}"), "obs/s", to),
+        ],
+        notes: vec![pushed.describe(workload.observations.len(), count)],
     })
 }
 
 /// What [`push`] saw.
 pub struct Pushed {
     /// From the first publish until aggregation had applied the last observation.
-    pub elapsed: Duration,
+    pub to_aggregation: Duration,
+    /// From the first publish until alerting had judged every figure and every announcement
+    /// was published.
+    pub through_alerting: Duration,
     pub phases: Phases,
-    /// Whether every stage (alerting too) caught up before the drain limit.
-    pub drained: bool,
+    /// Figures aggregation holds at the end, every one judged by alerting.
+    pub figures: u64,
+}
+
+impl Pushed {
+    /// `n` observations in `messages` messages: both clocks, each stage's catch-up.
+    pub fn describe(&self, n: usize, messages: usize) -> String {
+        let (to, through) = (self.to_aggregation.as_secs_f64(), self.through_alerting.as_secs_f64());
+        format!(
+            "{n} obs in {messages} messages: applied in {to:.2} s ({} obs/s), {} figures judged in {through:.2} s ({} \
+             obs/s; alerting {:.2} s after aggregation); caught up: {}",
+            number(n as f64 / to),
+            self.figures,
+            number(n as f64 / through),
+            through - to,
+            self.phases.describe()
+        )
+    }
 }
 
 /// Publishes `messages` (pipelined, as tiendo publishes) and waits until aggregation has
-/// applied them all (within `limit`; `db` must then hold `expected` observations), then
-/// lets the other stages drain. `alive` is
-/// asked at every poll whether the services still run. Fails on any rejection: the workload
-/// is all valid.
+/// applied them all (`db` must then hold `expected` observations) and alerting has judged
+/// every figure, within `limit`. `alive` is asked at every poll whether the services still
+/// run. Fails on any rejection: the workload is all valid.
 pub async fn push(
     ns: &Namespace,
     db: &DatabaseConnection,
@@ -105,7 +152,7 @@ pub async fn push(
         })
     };
     let mut phases = Phases::default();
-    let applied = progress::wait_applied(db, &ns.bus, expected, (start, limit), &mut phases, |phases| {
+    let done = progress::wait_done(db, &ns.bus, expected, (start, limit), &mut phases, |phases| {
         alive()?;
         rejections.check()?;
         match published.get() {
@@ -118,17 +165,19 @@ pub async fn push(
         Ok(())
     })
     .await;
-    let applied = match applied {
-        Ok(at) => at,
+    let done = match done {
+        Ok(done) => done,
         Err(e) => {
             publisher.abort();
             return Err(e);
         }
     };
-    let elapsed = applied.duration_since(start);
-    let limit = (elapsed * 2).max(Duration::from_secs(30));
-    let drained = progress::drain(&ns.bus, start, &mut phases, limit).await?;
-    Ok(Pushed { elapsed, phases, drained })
+    Ok(Pushed {
+        to_aggregation: done.aggregation.duration_since(start),
+        through_alerting: done.alerting.duration_since(start),
+        phases,
+        figures: progress::figures(db).await?,
+    })
 }
 
 /// Watches the namespace's `rejected` subjects: the workload is all valid, so any rejection

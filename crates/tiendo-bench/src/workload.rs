@@ -299,25 +299,50 @@ pub fn messages(names: &Names, country: &Country, observations: &[Observation], 
     out
 }
 
+/// Monthly periods of the scale workload: 2000-01 to 2099-12, every month [`Period`]
+/// accepts but those of 2100.
+///
+/// [`Period`]: tiendo_domain::Period
+pub const SCALE_MONTHS: usize = 1200;
+
+/// (indicator, period) pairs of the scale workload.
+const SCALE_PAIRS: usize = INDICATORS * SCALE_MONTHS;
+
+/// The most observations [`valid_observations`] can spread over `country` with every new
+/// figure new: each (indicator, period) pair once per commune, then as many revisions.
+pub fn scale_capacity(country: &Country) -> u64 {
+    2 * (SCALE_PAIRS * country.leaves()) as u64
+}
+
 /// `n` observations as validation hands them to aggregation, for measuring aggregation
-/// alone: the first half reports figures never reported before, the second half revises each
-/// of them once, in the same order. Every tree size thus gets the same mix of new figures and
-/// revisions, and a difference in cost comes from the tree, not from inserting rather than
-/// updating. Consecutive observations go to consecutive communes, each with another indicator
-/// (so every batch holds every indicator and department, whatever the tree's size); month
-/// after month from 2000-01, so there are always enough keys.
+/// alone, such that every tree size asks aggregation for the same writes per observation:
+///
+/// - Observation `k` of the first half reports a figure never reported before; observation
+///   `k` of the second half revises it once (the numerator one lower, so the roll-ups
+///   move). A new figure inserts rows and a revision updates them, in the same shares at
+///   every size.
+/// - Consecutive observations take consecutive (indicator, period) pairs ([`SCALE_MONTHS`]
+///   months × [`INDICATORS`], then again with the next commune), so no two observations of
+///   one transaction (up to 9,600 of them) share an ancestor's figure: each writes its own
+///   commune's figure and exactly two ancestors' (its district's and the province's), on
+///   an 11-unit tree as on a 10,001-unit one. Consecutive observations go to consecutive
+///   communes, over the whole tree.
+///
+/// Up to [`scale_capacity`] observations; beyond it, a "new" figure would be one reported
+/// before.
 pub fn valid_observations(country: &Country, n: u64, seed: u64) -> Vec<ValidObservation> {
     let mut rng = Rng::new(seed);
-    let (fresh, leaves) = (n.div_ceil(2).max(1) as usize, country.leaves());
+    let (fresh, leaves) = (n.div_ceil(2) as usize, country.leaves());
+    let numerators: Vec<u64> =
+        (0..fresh).map(|k| share(&mut rng, adults((k % SCALE_PAIRS + k / SCALE_PAIRS) % leaves))).collect();
     (0..n as usize)
         .map(|i| {
-            let k = i % fresh;
-            let leaf = k % leaves;
-            // Within a block of `leaves × INDICATORS` keys, each commune meets each indicator once.
-            let ind = (leaf + k / leaves) % INDICATORS;
-            let month = k / (leaves * INDICATORS);
+            let (k, revision) = (i % fresh.max(1), i >= fresh);
+            let (pair, round) = (k % SCALE_PAIRS, k / SCALE_PAIRS);
+            let (ind, month) = (pair % INDICATORS, pair / INDICATORS);
+            let leaf = (pair + round) % leaves;
             let denominator = adults(leaf);
-            let numerator = share(&mut rng, denominator);
+            let numerator = numerators[k] - u64::from(revision);
             ValidObservation {
                 event_id: format!("e{i}"),
                 department: owner(ind).to_owned(),
@@ -372,18 +397,39 @@ mod tests {
     }
 
     #[test]
-    fn every_tree_size_gets_as_many_new_figures_as_revisions() {
+    fn every_tree_size_gets_as_many_new_figures_as_revisions_and_no_shared_ancestor_in_a_transaction() {
         for units in [11, 10_000] {
             let country = Country::with_about(units);
-            let obs = valid_observations(&country, 1000, 3);
+            let obs = valid_observations(&country, 2000, 3);
             let keys: HashSet<_> = obs.iter().map(|o| (&o.indicator, &o.org_unit, &o.period)).collect();
-            assert_eq!(keys.len(), 500, "{units} units");
-            let batch: HashSet<_> = obs[..64].iter().map(|o| &o.indicator).collect();
-            assert_eq!(batch.len(), INDICATORS, "a batch holds every indicator");
+            assert_eq!(keys.len(), 1000, "{units} units: half new figures, half revisions of them");
+            for (new, revision) in obs[..1000].iter().zip(&obs[1000..]) {
+                assert_eq!(
+                    (&new.indicator, &new.org_unit, &new.period),
+                    (&revision.indicator, &revision.org_unit, &revision.period)
+                );
+                assert_ne!(new.numerator, revision.numerator, "a revision moves the roll-ups");
+            }
+            let pairs: HashSet<_> = obs[..512].iter().map(|o| (&o.indicator, &o.period)).collect();
+            assert_eq!(
+                pairs.len(),
+                512,
+                "{units} units: no two observations of a transaction share an ancestor's figure"
+            );
             assert!(obs.iter().all(|o| o.period.parse::<tiendo_domain::Period>().is_ok()));
             let ids: HashSet<_> = obs.iter().map(|o| &o.event_id).collect();
-            assert_eq!(ids.len(), 1000, "a revision has an event id of its own");
+            assert_eq!(ids.len(), 2000, "a revision has an event id of its own");
         }
+    }
+
+    #[test]
+    fn the_scale_workload_keeps_new_figures_new_up_to_its_capacity() {
+        let country = Country::with_about(4);
+        let n = scale_capacity(&country);
+        let obs = valid_observations(&country, n, 3);
+        let keys: HashSet<_> = obs.iter().map(|o| (&o.indicator, &o.org_unit, &o.period)).collect();
+        assert_eq!(keys.len() as u64, n / 2);
+        assert!(obs.iter().all(|o| o.period.parse::<tiendo_domain::Period>().is_ok()));
     }
 
     #[test]
