@@ -332,15 +332,17 @@ pub fn scale_capacity(country: &Country) -> u64 {
 /// before.
 pub fn valid_observations(country: &Country, n: u64, seed: u64) -> Vec<ValidObservation> {
     let mut rng = Rng::new(seed);
-    let (fresh, leaves) = (n.div_ceil(2) as usize, country.leaves());
-    let numerators: Vec<u64> =
-        (0..fresh).map(|k| share(&mut rng, adults((k % SCALE_PAIRS + k / SCALE_PAIRS) % leaves))).collect();
+    let fresh = n.div_ceil(2) as usize;
+    // The `k`th new figure: (indicator, month, commune).
+    let slot = |k: usize| {
+        let (pair, round) = (k % SCALE_PAIRS, k / SCALE_PAIRS);
+        (pair % INDICATORS, pair / INDICATORS, (pair + round) % country.leaves())
+    };
+    let numerators: Vec<u64> = (0..fresh).map(|k| share(&mut rng, adults(slot(k).2))).collect();
     (0..n as usize)
         .map(|i| {
             let (k, revision) = (i % fresh.max(1), i >= fresh);
-            let (pair, round) = (k % SCALE_PAIRS, k / SCALE_PAIRS);
-            let (ind, month) = (pair % INDICATORS, pair / INDICATORS);
-            let leaf = (pair + round) % leaves;
+            let (ind, month, leaf) = slot(k);
             let denominator = adults(leaf);
             let numerator = numerators[k] - u64::from(revision);
             ValidObservation {

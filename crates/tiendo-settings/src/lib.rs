@@ -108,7 +108,8 @@ pub struct PipelineSettings {
     pub batch_size: usize,
     /// Seconds before an unacknowledged message is delivered again.
     pub ack_wait_secs: u64,
-    /// Deliveries of one message before it is given up and dead-lettered.
+    /// Failed attempts at one message before it is given up and dead-lettered (holding it
+    /// through an outage is no attempt).
     pub max_deliver: i64,
     /// Days the streams keep messages.
     pub retention_days: u64,
