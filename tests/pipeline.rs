@@ -218,6 +218,31 @@ async fn the_metrics_show_the_figures_the_path_and_the_counts(db: Db) {
     app.cleanup().await;
 }
 
+/// Aggregation announces each changed figure twice: one JSON message per figure for
+/// everyone, and one `FigureBatch` per indicator and transaction for alerting, which judges
+/// every figure in it.
+async fn alerting_takes_a_transactions_figures_in_one_message_per_indicator(db: Db) {
+    let mut app = TestApp::spawn(db).await;
+    let rows: Vec<_> = DISTRICTS
+        .iter()
+        .enumerate()
+        .map(|(i, d)| counts(&format!("b{i}"), "smartphone_adults", d, "2024-06", 700 + i as u64, 1_000))
+        .collect();
+    app.publish("dic", &json!(rows)).await;
+    app.wait_idle().await;
+    let mut stored = Vec::new();
+    for kind in [tiendo_bus::StreamKind::Aggregates, tiendo_bus::StreamKind::Figures] {
+        let mut stream = app.bus.js.get_stream(app.bus.names.stream(kind)).await.expect("the stream exists");
+        stored.push(stream.info().await.expect("stream info").state.messages);
+    }
+    let (per_figure, batches) = (stored[0], stored[1]);
+    assert_eq!(per_figure, 12, "eleven districts and the province, one message each");
+    assert_eq!(batches, 1, "one transaction of one indicator: one batch");
+    let judged = app.metric("tiendo_observations_accepted_total", &[("service", "alerting")]).await;
+    assert_eq!(judged, Some(12.0), "alerting judged every figure of the batch");
+    app.cleanup().await;
+}
+
 db_matrix!(
     an_observation_reaches_the_province_rollup,
     a_district_revision_replaces_its_figure_instead_of_adding_to_it,
@@ -227,6 +252,7 @@ db_matrix!(
     a_province_falling_behind_fires_exactly_one_alert_and_recovering_resolves_it,
     an_earlier_province_figure_moves_the_baseline_and_every_unit_is_judged_again,
     the_metrics_show_the_figures_the_path_and_the_counts,
+    alerting_takes_a_transactions_figures_in_one_message_per_indicator,
 );
 
 /// Above the server's maximum payload the department's publish fails at once (nothing is

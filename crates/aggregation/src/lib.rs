@@ -6,8 +6,12 @@
 //! direct observation for its period (a revision replaces, never adds), and moves the running
 //! sums of each ancestor by the difference, along the tree of the period's end date (into
 //! every parent a unit has then), so an observation touches only its own unit and its
-//! ancestors, each once. Each changed figure is written to the outbox in the same transaction and
-//! published after the commit to `<prefix>.aggregates.<indicator>.<org_unit>`.
+//! ancestors, each once. Each changed figure (its newest version in the transaction) is written
+//! to the outbox in the same transaction and published after the commit twice: on its own to
+//! `<prefix>.aggregates.<indicator>.<org_unit>` (JSON, for everyone), and with the
+//! transaction's other figures of its indicator in a `FigureBatch` on
+//! `<prefix>.figures.<indicator>` (alerting's input: one delivery per indicator and
+//! transaction rather than one per figure).
 //!
 //! # Layout
 //! - [`apply`]: one observation applied, and the roll-up above it.
@@ -22,11 +26,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tiendo_bus::consume::Delivery;
 use tiendo_bus::names::{msg_id, service};
-use tiendo_bus::{Names, StreamKind};
+use tiendo_bus::{Names, Outgoing, StreamKind};
 use tiendo_domain::figure::UnitFigure;
 use tiendo_domain::{Catalog, FigureKey, Observation};
 use tiendo_proto::convert::aggregate;
-use tiendo_proto::v1::ValidBatch;
+use tiendo_proto::v1::Aggregate;
+use tiendo_proto::v1::{FigureBatch, ValidBatch};
 use tiendo_proto::Message as _;
 use tiendo_runtime::{encode, Deps, Failure};
 use tiendo_stateful::{Applied, ApplyError, Counted, Database, Stateful, StatefulService};
@@ -38,6 +43,9 @@ pub use crate::apply::Outcome;
 
 /// Service name: consumer name and `service` metric label.
 pub const NAME: &str = service::AGGREGATION;
+
+/// Most figures in one `FigureBatch` message: about 100 bytes each, well under NATS's 1 MB.
+pub const FIGURES_PER_MESSAGE: usize = 2_000;
 
 /// The built aggregation service.
 pub type Aggregation = StatefulService<Aggregator>;
@@ -86,17 +94,18 @@ impl Stateful for Aggregator {
         now: DateTime<Utc>,
     ) -> Result<Applied<Outcome>, ApplyError> {
         let (outcomes, figures) = apply_observations(tx, &self.catalog, items, now).await?;
-        let messages = figures
+        let wire: Vec<Aggregate> = figures.iter().map(|f| aggregate(f, children(&self.catalog, f))).collect();
+        let mut messages = wire
             .iter()
-            .map(|f| {
-                let (indicator, unit, period) = (f.key.indicator.as_str(), f.key.org_unit.as_str(), f.key.period);
+            .map(|a| {
                 encode::json(
-                    self.names.aggregates(indicator, unit),
-                    msg_id::aggregate(indicator, unit, &period.to_string(), f.version),
-                    &aggregate(f, children(&self.catalog, f)),
+                    self.names.aggregates(&a.indicator, &a.org_unit),
+                    msg_id::aggregate(&a.indicator, &a.org_unit, &a.period, a.version),
+                    a,
                 )
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
+        messages.extend(figure_batches(&self.names, wire));
         Ok(Applied { outcomes, messages, notices: vec![] })
     }
 
@@ -106,6 +115,27 @@ impl Stateful for Aggregator {
             Outcome::Duplicate => Counted::Duplicate,
         }
     }
+}
+
+/// Alerting's messages: `figures` grouped by indicator (in order of first appearance), at
+/// most [`FIGURES_PER_MESSAGE`] per message.
+fn figure_batches(names: &Names, figures: Vec<Aggregate>) -> Vec<Outgoing> {
+    let mut by_indicator: Vec<(String, Vec<Aggregate>)> = Vec::new();
+    for a in figures {
+        match by_indicator.iter_mut().find(|(indicator, _)| *indicator == a.indicator) {
+            Some((_, group)) => group.push(a),
+            None => by_indicator.push((a.indicator.clone(), vec![a])),
+        }
+    }
+    let mut messages = Vec::new();
+    for (indicator, group) in by_indicator {
+        for chunk in group.chunks(FIGURES_PER_MESSAGE) {
+            let id =
+                msg_id::figures(&indicator, chunk.iter().map(|a| (a.org_unit.as_str(), a.period.as_str(), a.version)));
+            messages.push(encode::protobuf(names.figures(&indicator), id, &FigureBatch { figures: chunk.to_vec() }));
+        }
+    }
+    messages
 }
 
 /// How many children the figure's unit has in the tree on its period's end date.

@@ -1,6 +1,8 @@
 //! The alerting service: judges every figure against its indicator's trajectory.
 //!
-//! Reads `<prefix>.aggregates.>`, each `Aggregate` parsed once into a [`FigureVersion`];
+//! Reads `<prefix>.figures.>` (`FigureBatch` messages: the figures one transaction of
+//! aggregation changed, per indicator), each `Aggregate` in them parsed once into a
+//! [`FigureVersion`];
 //! stores each figure (ignoring versions it has already seen), and for every plan that holds
 //! the indicator and whose territory holds the unit, judges the unit's latest figure within
 //! the plan against the straight path from baseline to target, or, on the plan's final
@@ -34,7 +36,8 @@ use tiendo_bus::{Names, Outgoing, StreamKind};
 use tiendo_domain::alert::Transition;
 use tiendo_domain::figure::FigureVersion;
 use tiendo_domain::{Catalog, FigureKey};
-use tiendo_proto::v1::{Aggregate, Alert, Judged, JudgedFigure};
+use tiendo_proto::v1::{Alert, FigureBatch, Judged, JudgedFigure};
+use tiendo_proto::Message as _;
 use tiendo_runtime::{encode, Deps, Failure};
 use tiendo_stateful::{Applied, ApplyError, Counted, Database, Notice, Stateful, StatefulService};
 use tiendo_store::sea_orm::DatabaseTransaction;
@@ -102,7 +105,21 @@ pub fn judged_notice<'a>(
     Some(Notice { subject: names.judged(), payload: payload.into() })
 }
 
-/// What alerting does with each batch of `Aggregate` messages.
+/// The figures of a `FigureBatch` message, each checked: a message aggregation could not have
+/// sent is poison.
+pub fn decode(payload: &[u8]) -> Result<Vec<FigureVersion>, Failure> {
+    let batch = FigureBatch::decode(payload).map_err(|e| Failure::poison(anyhow::anyhow!("not a FigureBatch: {e}")))?;
+    batch
+        .figures
+        .iter()
+        .map(|a| {
+            FigureVersion::try_from(a)
+                .map_err(|e| Failure::poison(anyhow::anyhow!("not a figure tiendo could have sent: {e}")))
+        })
+        .collect()
+}
+
+/// What alerting does with each batch of `FigureBatch` messages.
 pub struct Judge {
     names: Names,
     catalog: Arc<Catalog>,
@@ -111,16 +128,12 @@ pub struct Judge {
 
 impl Stateful for Judge {
     const NAME: &'static str = NAME;
-    const STREAM: StreamKind = StreamKind::Aggregates;
+    const STREAM: StreamKind = StreamKind::Figures;
     type Item = FigureVersion;
     type Outcome = Outcome;
 
     fn decode(&self, delivery: &Delivery) -> Result<Vec<FigureVersion>, Failure> {
-        let aggregate: Aggregate = serde_json::from_slice(delivery.payload())
-            .map_err(|e| Failure::poison(anyhow::anyhow!("not an Aggregate: {e}")))?;
-        let figure = FigureVersion::try_from(&aggregate)
-            .map_err(|e| Failure::poison(anyhow::anyhow!("not a figure tiendo could have sent: {e}")))?;
-        Ok(vec![figure])
+        decode(delivery.payload())
     }
 
     async fn apply(

@@ -13,8 +13,11 @@ pub enum StreamKind {
     Valid,
     /// Rejections, to the department: `<p>.rejected.<department>`.
     Rejected,
-    /// Changed figures: `<p>.aggregates.<indicator>.<org_unit>`.
+    /// Changed figures, one per message, for everyone: `<p>.aggregates.<indicator>.<org_unit>`.
     Aggregates,
+    /// Changed figures, a transaction's per indicator in one message, for alerting:
+    /// `<p>.figures.<indicator>`.
+    Figures,
     /// Alerts firing and resolving: `<p>.alerts.<indicator>.<org_unit>`.
     Alerts,
     /// Reports overdue, to the department: `<p>.overdue.<department>`.
@@ -24,12 +27,13 @@ pub enum StreamKind {
 }
 
 impl StreamKind {
-    pub const ALL: [StreamKind; 8] = [
+    pub const ALL: [StreamKind; 9] = [
         StreamKind::Ingest,
         StreamKind::Received,
         StreamKind::Valid,
         StreamKind::Rejected,
         StreamKind::Aggregates,
+        StreamKind::Figures,
         StreamKind::Alerts,
         StreamKind::Overdue,
         StreamKind::DeadLetter,
@@ -43,6 +47,7 @@ impl StreamKind {
             StreamKind::Valid => "valid",
             StreamKind::Rejected => "rejected",
             StreamKind::Aggregates => "aggregates",
+            StreamKind::Figures => "figures",
             StreamKind::Alerts => "alerts",
             StreamKind::Overdue => "overdue",
             StreamKind::DeadLetter => "deadletter",
@@ -64,7 +69,7 @@ pub const STAGES: [(StreamKind, &str); 4] = [
     (StreamKind::Ingest, service::INGEST),
     (StreamKind::Received, service::VALIDATION),
     (StreamKind::Valid, service::AGGREGATION),
-    (StreamKind::Aggregates, service::ALERTING),
+    (StreamKind::Figures, service::ALERTING),
 ];
 
 /// Message headers tiendo reads or writes.
@@ -98,6 +103,27 @@ pub mod msg_id {
         format!("a:{indicator}:{org_unit}:{period}:{version}")
     }
 
+    /// A batch of figures of one indicator (`<p>.figures.<indicator>`), from the versions it
+    /// holds: the same figures at the same versions give the same id.
+    pub fn figures<'a>(indicator: &str, figures: impl IntoIterator<Item = (&'a str, &'a str, u64)>) -> String {
+        let mut hash = FNV_OFFSET;
+        let mut count = 0;
+        for (org_unit, period, version) in figures {
+            count += 1;
+            for b in org_unit.bytes().chain([0]).chain(period.bytes()).chain([0]).chain(version.to_le_bytes()) {
+                hash = fnv(hash, b);
+            }
+        }
+        format!("f:{indicator}:{count}:{hash:016x}")
+    }
+
+    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+    /// One step of FNV-1a: stable across builds and platforms, unlike `std`'s hashers.
+    fn fnv(hash: u64, byte: u8) -> u64 {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    }
+
     /// An alert entering `state` in its `episode`th firing (an alert id is the same for
     /// every firing).
     pub fn alert(alert_id: &str, state: &str, episode: u64) -> String {
@@ -123,12 +149,12 @@ pub mod msg_id {
     /// positions it holds: the same positions give the same id. (A batch formed differently
     /// after a crash gets another id; the receiving service's own deduplication covers that.)
     pub fn batch(kind: &str, key: &str, positions: impl IntoIterator<Item = (u64, u32)>) -> String {
-        let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+        let mut hash = FNV_OFFSET;
         let mut count = 0;
         for (seq, index) in positions {
             count += 1;
             for b in seq.to_le_bytes().into_iter().chain(index.to_le_bytes()) {
-                hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+                hash = fnv(hash, b);
             }
         }
         format!("{kind}:{key}:{count}:{hash:016x}")
@@ -180,6 +206,11 @@ impl Names {
 
     pub fn aggregates(&self, indicator: &str, org_unit: &str) -> String {
         format!("{}.aggregates.{indicator}.{org_unit}", self.prefix)
+    }
+
+    /// Internal: alerting's input (see [`StreamKind::Figures`]).
+    pub fn figures(&self, indicator: &str) -> String {
+        format!("{}.figures.{indicator}", self.prefix)
     }
 
     pub fn alerts(&self, indicator: &str, org_unit: &str) -> String {
@@ -234,5 +265,14 @@ mod tests {
         assert_eq!(a, msg_id::batch("r", "dic", [(1, 0), (1, 1)]));
         assert_ne!(a, msg_id::batch("r", "dic", [(1, 0), (2, 0)]));
         assert_ne!(a, msg_id::batch("r", "doh", [(1, 0), (1, 1)]));
+    }
+
+    #[test]
+    fn figure_batch_ids_follow_the_figures_and_their_versions() {
+        let a = msg_id::figures("i", [("1", "2024-06", 3), ("2", "2024-06", 1)]);
+        assert_eq!(a, msg_id::figures("i", [("1", "2024-06", 3), ("2", "2024-06", 1)]));
+        assert_ne!(a, msg_id::figures("i", [("1", "2024-06", 4), ("2", "2024-06", 1)]));
+        assert_ne!(a, msg_id::figures("i", [("12", "024-06", 3), ("2", "2024-06", 1)]));
+        assert_ne!(a, msg_id::figures("j", [("1", "2024-06", 3), ("2", "2024-06", 1)]));
     }
 }
