@@ -93,6 +93,7 @@ impl Work {
             let texts: Vec<[String; 3]> = chunk.iter().map(key_texts).collect();
             let found = figure::Entity::find()
                 .filter(any_key(
+                    db.get_database_backend(),
                     [F::Indicator, F::OrgUnit, F::Period],
                     texts.iter().map(|[i, u, p]| [i.as_str(), u.as_str(), p.as_str()]),
                 ))

@@ -54,6 +54,7 @@ pub async fn stored_versions<C: ConnectionTrait>(
             .select_only()
             .columns([F::Indicator, F::OrgUnit, F::Period, F::Version])
             .filter(any_key(
+                db.get_database_backend(),
                 [F::Indicator, F::OrgUnit, F::Period],
                 texts.iter().map(|[i, u, p]| [i.as_str(), u.as_str(), p.as_str()]),
             ))
@@ -292,6 +293,7 @@ pub async fn standings<C: ConnectionTrait>(db: &C, keys: &[PlanKey]) -> Result<H
             chunk.iter().map(|k| [k.plan.to_string(), k.indicator.to_string(), k.org_unit.to_string()]).collect();
         let rows = standing::Entity::find()
             .filter(any_key(
+                db.get_database_backend(),
                 [S::Plan, S::Indicator, S::OrgUnit],
                 texts.iter().map(|[p, i, u]| [p.as_str(), i.as_str(), u.as_str()]),
             ))

@@ -58,7 +58,11 @@ pub async fn claimed<C: ConnectionTrait>(
     let rows: Vec<(String, String)> = due_period::Entity::find()
         .select_only()
         .columns([D::Indicator, D::Period])
-        .filter(crate::keys::any_key([D::Indicator, D::Period], texts.iter().map(|[i, p]| [i.as_str(), p.as_str()])))
+        .filter(crate::keys::any_key(
+            db.get_database_backend(),
+            [D::Indicator, D::Period],
+            texts.iter().map(|[i, p]| [i.as_str(), p.as_str()]),
+        ))
         .into_tuple()
         .all(db)
         .await?;

@@ -47,7 +47,11 @@ pub async fn notes<C: ConnectionTrait>(
             .select_only()
             .columns([F::OrgUnit, F::Period, F::DirectDepartment, F::DirectEventId])
             .filter(F::Indicator.eq(indicator.as_str()))
-            .filter(any_key([F::OrgUnit, F::Period], keys.iter().map(|[u, p]| [u.as_str(), p.as_str()])))
+            .filter(any_key(
+                db.get_database_backend(),
+                [F::OrgUnit, F::Period],
+                keys.iter().map(|[u, p]| [u.as_str(), p.as_str()]),
+            ))
             .into_tuple()
             .all(db)
             .await?;
@@ -57,7 +61,7 @@ pub async fn notes<C: ConnectionTrait>(
         let noted: Vec<(String, String, Option<String>)> = observation::Entity::find()
             .select_only()
             .columns([O::Department, O::EventId, O::Note])
-            .filter(any_key([O::Department, O::EventId], events))
+            .filter(any_key(db.get_database_backend(), [O::Department, O::EventId], events))
             .filter(O::Note.is_not_null())
             .into_tuple()
             .all(db)
