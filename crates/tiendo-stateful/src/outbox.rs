@@ -81,11 +81,27 @@ pub async fn relay<C: ConnectionTrait>(db: &C, bus: &Bus, service: &str) -> anyh
     }
 }
 
+/// Whose turn it is at a process's outbox: a batch from its first commit until its messages
+/// are published and their rows deleted, or a relay pass. Without it, a pass that runs between
+/// a batch's commit and its delete publishes the batch's messages a second time: JetStream
+/// drops the copy, but subscribers on core NATS (pages, tools) see the message twice.
+pub type Turn = std::sync::Arc<tokio::sync::Mutex<()>>;
+
 /// Relays `service`'s outbox every [`RELAY_EVERY`] until `shutdown`: picks up what a crash or
-/// a failed publish left behind.
-pub async fn relay_periodically(db: DatabaseConnection, bus: Bus, service: &'static str, shutdown: CancellationToken) {
+/// a failed publish left behind. Each pass waits for `turn`.
+pub async fn relay_periodically(
+    db: DatabaseConnection,
+    bus: Bus,
+    service: &'static str,
+    turn: Turn,
+    shutdown: CancellationToken,
+) {
     loop {
-        if let Err(e) = relay(&db, &bus, service).await {
+        let pass = async {
+            let _turn = turn.lock().await;
+            relay(&db, &bus, service).await
+        };
+        if let Err(e) = pass.await {
             tracing::warn!(service, error = %e, "outbox relay failed; will retry");
         }
         tokio::select! {
