@@ -243,6 +243,45 @@ async fn alerting_takes_a_transactions_figures_in_one_message_per_indicator(db: 
     app.cleanup().await;
 }
 
+/// A department's number is the number stored: awkward floats come back bit for bit from
+/// aggregation's and alerting's tables (JSON is read with serde_json's `float_roundtrip`;
+/// without it 99.99999999999999 was stored as 100, one unit in the last place off), and a
+/// note keeps its quotes, backslashes and Vietnamese letters.
+async fn stored_values_come_back_bit_for_bit(db: Db) {
+    use tiendo_store::entity::{alert_figure, observation};
+    use tiendo_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let mut app = TestApp::spawn(db).await;
+    let values = [100.0 / 3.0, 0.1 + 0.2, 66.2, 5e-324, 99.999_999_999_999_99, 0.0, 100.0];
+    let note = r#"Số liệu "tạm" \ của xã Bình Đức ’ {"a":1}"#;
+    for (i, v) in values.iter().enumerate() {
+        let mut row = percent(&format!("bits-{i}"), "smartphone_adults", DISTRICTS[i], "2024-06", *v);
+        row["note"] = json!(note);
+        app.publish("dic", &row).await;
+    }
+    app.wait_idle().await;
+    for (i, v) in values.iter().enumerate() {
+        let unit = DISTRICTS[i];
+        let stored = app.figure("smartphone_adults", unit, "2024-06").await.expect("the district's figure");
+        assert_eq!(stored.direct_value.map(f64::to_bits), Some(v.to_bits()), "{unit}: {v:e}");
+        let judged = alert_figure::Entity::find_by_id(("smartphone_adults".into(), unit.into(), "2024-06".into()))
+            .one(&app.db)
+            .await
+            .unwrap()
+            .expect("alerting stored the figure");
+        assert_eq!(judged.value.map(f64::to_bits), Some(v.to_bits()), "{unit}: {v:e}");
+    }
+    let notes: Vec<Option<String>> = observation::Entity::find()
+        .filter(observation::Column::EventId.starts_with("bits-"))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.note)
+        .collect();
+    assert_eq!(notes, vec![Some(note.to_owned()); values.len()]);
+    app.cleanup().await;
+}
+
 db_matrix!(
     an_observation_reaches_the_province_rollup,
     a_district_revision_replaces_its_figure_instead_of_adding_to_it,
@@ -253,6 +292,7 @@ db_matrix!(
     an_earlier_province_figure_moves_the_baseline_and_every_unit_is_judged_again,
     the_metrics_show_the_figures_the_path_and_the_counts,
     alerting_takes_a_transactions_figures_in_one_message_per_indicator,
+    stored_values_come_back_bit_for_bit,
 );
 
 /// Above the server's maximum payload the department's publish fails at once (nothing is

@@ -257,8 +257,10 @@ fn aggregate_latencies(seen: &[((String, u64), Instant)], ranks: &[Vec<Instant>]
 /// An alert as received.
 #[derive(Debug, Clone)]
 struct AlertSeen {
-    /// Alert id and state: one transition. A subscriber can see one twice, since the outbox
-    /// may publish a message again (JetStream drops the copy; a core subscription does not).
+    /// Alert id and state. The same id and state come back with every episode of the alert;
+    /// with the flip's value they name one transition, which a subscriber can see twice,
+    /// since the outbox may publish a message again (JetStream drops the copy; a core
+    /// subscription does not).
     id: String,
     org_unit: String,
     firing: bool,
@@ -283,7 +285,9 @@ fn alert_latencies(seen: &[(AlertSeen, Instant)], flips: &HashMap<(String, u64),
     for (alert, at) in seen {
         let numerator = (alert.value * FLIP_ADULTS as f64 / 100.0).round() as u64;
         let Some((sent, behind)) = flips.get(&(alert.org_unit.clone(), numerator)) else { continue };
-        if !counted.insert(alert.id.as_str()) {
+        // One alert id fires and resolves again with every episode: a copy is the same
+        // transition carrying the same flip's value.
+        if !counted.insert((alert.id.as_str(), numerator)) {
             m.copies += 1;
             continue;
         }
@@ -316,6 +320,21 @@ impl Percentiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_episode_of_an_alert_is_its_own_transition_and_only_a_repeat_is_a_copy() {
+        let t0 = Instant::now();
+        let seen = |numerator: u64, ms: u64| {
+            let value = numerator as f64 * 100.0 / FLIP_ADULTS as f64;
+            let alert = AlertSeen { id: "a:firing".into(), org_unit: "c1".into(), firing: true, value };
+            (alert, t0 + Duration::from_millis(ms))
+        };
+        let flips: HashMap<(String, u64), (Instant, bool)> =
+            [(("c1".to_owned(), 10), (t0, true)), (("c1".to_owned(), 12), (t0, true))].into();
+        let m = alert_latencies(&[seen(10, 5), seen(12, 7), seen(12, 9)], &flips);
+        assert_eq!(m.latencies, vec![Duration::from_millis(5), Duration::from_millis(7)]);
+        assert_eq!(m.copies, 1);
+    }
 
     #[test]
     fn every_observation_changes_its_commune_and_flips_alternate() {
