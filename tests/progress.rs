@@ -225,8 +225,79 @@ async fn a_surge_then_a_plateau_raises_the_forecast_alert_while_still_on_track(d
     app.cleanup().await;
 }
 
+/// Alerting reads every judged key's latest figures and first figure for a whole batch at
+/// once (on PostgreSQL one statement each, with each key's own horizon and window); it must
+/// find what the per-group queries find: periods ending on the same day (a month and its
+/// quarter) come greatest period first, a horizon cuts later figures, a window keeps the
+/// latest `n`, a figure without a value is passed over, and a key with none gets nothing.
+async fn series_for_a_batch_agree_with_the_queries_per_group(db: Db) {
+    use tiendo_domain::figure::FigureVersion;
+    use tiendo_domain::{FigureKey, IndicatorId, OrgUnitCode, Percent, UnitKey};
+    use tiendo_store::alerting::{self, SeriesAsk};
+    let app = TestApp::spawn(db).await;
+    let unit = |i: &str, u: &str| UnitKey {
+        indicator: IndicatorId::parse(i).unwrap(),
+        org_unit: OrgUnitCode::parse(u).unwrap(),
+    };
+    let mut stored = vec![];
+    for (i, u, periods) in [
+        (
+            "smartphone_adults",
+            "89",
+            &["2023-01", "2023-02", "2023-03", "2023-Q1", "2023-04", "2024-06", "2025-12", "2026-02"][..],
+        ),
+        ("smartphone_adults", "883", &["2024-01", "2024-02"][..]),
+        ("fiber_households", "89", &["2023-Q4", "2024-Q1", "2024-Q2"][..]),
+    ] {
+        for (n, p) in periods.iter().enumerate() {
+            let UnitKey { indicator, org_unit } = unit(i, u);
+            let key = FigureKey { indicator, org_unit, period: p.parse().unwrap() };
+            // One figure without a value, which no read may return.
+            let value = (p != &"2023-02").then(|| Percent::new(10.0 + n as f64).unwrap());
+            stored.push(FigureVersion { key, value, version: 1 });
+        }
+    }
+    alerting::store_figures(&app.db, &stored.iter().collect::<Vec<_>>()).await.unwrap();
+    let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let asks = vec![
+        SeriesAsk { key: unit("smartphone_adults", "89"), until: date("2025-12-31"), n: 3, first: true },
+        SeriesAsk { key: unit("smartphone_adults", "89"), until: date("2023-03-31"), n: 6, first: false },
+        SeriesAsk { key: unit("smartphone_adults", "89"), until: date("2023-03-31"), n: 1, first: false },
+        SeriesAsk { key: unit("smartphone_adults", "883"), until: date("2025-12-31"), n: 3, first: true },
+        SeriesAsk { key: unit("fiber_households", "89"), until: date("2024-06-30"), n: 2, first: true },
+        SeriesAsk { key: unit("fiber_households", "891"), until: date("2025-12-31"), n: 3, first: true },
+        SeriesAsk { key: unit("smartphone_adults", "89"), until: date("2022-12-31"), n: 3, first: true },
+    ];
+    let batch = alerting::series_figures(&app.db, &asks).await.unwrap();
+    let periods = |f: &[alerting::Latest]| f.iter().map(|l| l.period.to_string()).collect::<Vec<_>>();
+    assert_eq!(periods(&batch[0].recent), ["2025-12", "2024-06", "2023-04"]);
+    assert_eq!(batch[0].first.map(|f| f.period.to_string()).as_deref(), Some("2023-01"));
+    assert_eq!(
+        periods(&batch[1].recent),
+        ["2023-Q1", "2023-03", "2023-01"],
+        "same end day: the quarter first; 2023-02 has no value"
+    );
+    assert_eq!(batch[1].first, None, "not asked for");
+    assert_eq!(periods(&batch[2].recent), ["2023-Q1"], "a window that ends within a day's periods");
+    assert_eq!(periods(&batch[3].recent), ["2024-02", "2024-01"]);
+    assert_eq!(periods(&batch[4].recent), ["2024-Q2", "2024-Q1"]);
+    assert_eq!(batch[4].first.map(|f| f.period.to_string()).as_deref(), Some("2023-Q4"));
+    assert_eq!(batch[5], Default::default(), "a key with no figure");
+    assert_eq!(batch[6], Default::default(), "a horizon before every figure");
+    for (ask, found) in asks.iter().zip(&batch) {
+        let recent = alerting::recent_figures(&app.db, std::slice::from_ref(&ask.key), ask.until, ask.n).await.unwrap();
+        assert_eq!(found.recent, recent.get(&ask.key).cloned().unwrap_or_default(), "{ask:?}");
+        if ask.first {
+            let first = alerting::first_figures(&app.db, std::slice::from_ref(&ask.key), ask.until).await.unwrap();
+            assert_eq!(found.first, first.get(&ask.key).copied(), "{ask:?}");
+        }
+    }
+    app.cleanup().await;
+}
+
 db_matrix!(
     open_sdgs_worked_cases_and_the_target_less_variant,
     exactly_linear_figures_give_the_exact_attainment_date,
     a_surge_then_a_plateau_raises_the_forecast_alert_while_still_on_track,
+    series_for_a_batch_agree_with_the_queries_per_group,
 );

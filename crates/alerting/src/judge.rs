@@ -17,7 +17,7 @@ use tiendo_domain::reporting::{Receipt, Reports};
 use tiendo_domain::trajectory::judge;
 use tiendo_domain::trajectory::Status;
 use tiendo_domain::{Catalog, FigureKey, IndicatorId, OrgUnitCode, Percent, Period, PlanId, UnitKey};
-use tiendo_store::alerting::{self, AlertRecord, Judged, Latest};
+use tiendo_store::alerting::{self, AlertRecord, Judged, Latest, SeriesAsk};
 use tiendo_store::sea_orm::ConnectionTrait;
 use tiendo_store::StoreError;
 
@@ -258,46 +258,39 @@ struct Series {
 
 /// Each key's figures: its latest `trend_window` with a value up to the plan's final period,
 /// among those of a unit within the plan's territory on the figure's date (a code can belong to
-/// another unit at another time), and its first. A few queries per plan and indicator.
+/// another unit at another time), and its first. Read for the whole batch at once
+/// ([`alerting::series_figures`]).
 async fn series<C: ConnectionTrait>(
     db: &C,
     catalog: &Catalog,
     keys: &[PlanKey],
 ) -> Result<HashMap<PlanKey, Series>, StoreError> {
-    let mut groups: HashMap<(&PlanId, &IndicatorId), Vec<&PlanKey>> = HashMap::new();
-    for k in keys {
-        groups.entry((&k.plan, &k.indicator)).or_default().push(k);
+    let mut asked: Vec<(&PlanKey, &Plan)> = Vec::with_capacity(keys.len());
+    let mut asks = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Some((plan, entry)) = plan_entry(catalog, key) else { continue };
+        let (Some(until), Some(i)) = (horizon(catalog, entry), catalog.indicator(&key.indicator)) else { continue };
+        let unit = UnitKey { indicator: key.indicator.clone(), org_unit: key.org_unit.clone() };
+        asked.push((key, plan));
+        asks.push(SeriesAsk { key: unit, until, n: i.trend_window, first: entry.baseline.is_none() });
     }
-    let mut out = HashMap::with_capacity(keys.len());
-    for ((plan_id, indicator), group) in groups {
-        let Some((plan, entry)) = catalog.plan(plan_id).and_then(|p| Some((p, p.indicator(indicator)?))) else {
-            continue;
-        };
-        let (Some(until), Some(i)) = (horizon(catalog, entry), catalog.indicator(indicator)) else { continue };
-        let units: Vec<UnitKey> =
-            group.iter().map(|k| UnitKey { indicator: k.indicator.clone(), org_unit: k.org_unit.clone() }).collect();
-        let recent = alerting::recent_figures(db, &units, until, i.trend_window).await?;
-        let firsts = match entry.baseline {
-            Some(_) => HashMap::new(),
-            None => alerting::first_figures(db, &units, until).await?,
-        };
-        let within = |unit: &UnitKey, f: &Latest| catalog.tree().is_within(&unit.org_unit, &plan.scope, f.period.end());
-        for (key, unit) in group.into_iter().zip(&units) {
-            let Some(figures) = recent.get(unit) else { continue };
-            let mut kept: Vec<Latest> = figures.iter().filter(|f| within(unit, f)).copied().collect();
-            if kept.len() < figures.len() {
-                // A code that belonged to another unit within the window: look further back.
-                kept = alerting::figures_until(db, unit, until).await?;
-                kept.retain(|f| within(unit, f));
-                kept.truncate(i.trend_window);
-            }
-            kept.reverse();
-            if kept.is_empty() {
-                continue;
-            }
-            let first = firsts.get(unit).copied().filter(|f| within(unit, f));
-            out.insert(key.clone(), Series { recent: kept, first });
+    let found = alerting::series_figures(db, &asks).await?;
+    let mut out = HashMap::with_capacity(asks.len());
+    for (((key, plan), ask), figures) in asked.into_iter().zip(&asks).zip(found) {
+        let within = |f: &Latest| catalog.tree().is_within(&key.org_unit, &plan.scope, f.period.end());
+        let mut kept: Vec<Latest> = figures.recent.iter().filter(|f| within(f)).copied().collect();
+        if kept.len() < figures.recent.len() {
+            // A code that belonged to another unit within the window: look further back.
+            kept = alerting::figures_until(db, &ask.key, ask.until).await?;
+            kept.retain(within);
+            kept.truncate(ask.n);
         }
+        kept.reverse();
+        if kept.is_empty() {
+            continue;
+        }
+        let first = figures.first.filter(within);
+        out.insert(key.clone(), Series { recent: kept, first });
     }
     Ok(out)
 }
