@@ -18,7 +18,7 @@ use tiendo_domain::{DepartmentCode, EventId, FigureKey, Observation, Percent, Po
 
 use crate::entity::{figure, observation};
 use crate::error::StoreError;
-use crate::keys::any_key;
+use crate::keys::{any_key, any_of};
 use crate::{parse_key, parse_time, time, ROWS_PER_STATEMENT};
 
 /// Who used a (department, event id) first: the figure it reported and where it stands in
@@ -66,7 +66,11 @@ impl Work {
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
                 let found = observation::Entity::find()
                     .filter(observation::Column::Department.eq(department.as_str()))
-                    .filter(observation::Column::EventId.is_in(chunk.iter().map(|id| id.as_str())))
+                    .filter(any_of(
+                        db.get_database_backend(),
+                        observation::Column::EventId,
+                        chunk.iter().map(|id| id.to_string()),
+                    ))
                     .all(db)
                     .await?;
                 for id in chunk {

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 
 use crate::entity::outbox;
+use crate::keys::any_of;
 use crate::ROWS_PER_STATEMENT;
 
 pub use crate::entity::outbox::Model as Pending;
@@ -60,7 +61,8 @@ const IDS_PER_STATEMENT: usize = 4096;
 /// Removes published messages.
 pub async fn delete<C: ConnectionTrait>(db: &C, ids: &[i64]) -> Result<(), DbErr> {
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        outbox::Entity::delete_many().filter(outbox::Column::Id.is_in(chunk.iter().copied())).exec(db).await?;
+        let ids = any_of(db.get_database_backend(), outbox::Column::Id, chunk.iter().copied());
+        outbox::Entity::delete_many().filter(ids).exec(db).await?;
     }
     Ok(())
 }
