@@ -1,4 +1,4 @@
-//! Looking rows up by a batch of composite keys.
+//! Looking rows up by a batch of keys, in the form each database plans best.
 
 use sea_orm::sea_query::{ArrayType, Condition, Expr, SimpleExpr, ValueType};
 use sea_orm::{ColumnTrait, DbBackend, Value};

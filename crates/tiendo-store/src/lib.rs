@@ -17,7 +17,7 @@
 //!   and the web pages.
 //! - [`views`]: what else the web pages read: figures over time, notes, alerts and their history.
 //! - [`entity`]: one module per table.
-//! - [`keys`]: looking rows up by a batch of composite keys.
+//! - [`keys`]: looking rows up by a batch of keys (one array parameter on PostgreSQL).
 //! - [`migration`]: timestamped migrations, each with up and down.
 
 pub mod aggregation;
