@@ -9,11 +9,11 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{
-    Alias, ArrayType, Condition, Expr, Func, JoinType, OnConflict, Order, Query, SelectStatement, SimpleExpr,
+    Alias, Condition, Expr, Func, JoinType, OnConflict, Order, Query, SelectStatement, SimpleExpr,
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QueryResult, QuerySelect, Statement, Value,
+    QueryResult, QuerySelect, Statement,
 };
 use tiendo_domain::alert::{AlertState, PlanKey, Standing, Transition};
 use tiendo_domain::figure::FigureVersion;
@@ -24,7 +24,7 @@ use tiendo_domain::{FigureKey, IndicatorId, OrgUnitCode, Percent, Period, PlanId
 use crate::entity::alert_figure::Column as F;
 use crate::entity::{alert, alert_event, alert_figure, standing};
 use crate::error::StoreError;
-use crate::keys::any_key;
+use crate::keys::{any_key, array};
 use crate::{parse_key, parse_time, time, ROWS_PER_STATEMENT};
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -241,21 +241,17 @@ pub async fn series_figures<C: ConnectionTrait>(db: &C, asks: &[SeriesAsk]) -> R
         }
         return Ok(out);
     }
-    let texts = |f: &dyn Fn(&SeriesAsk) -> String, wanted: &dyn Fn(&SeriesAsk) -> bool| -> Value {
-        let list: Vec<Value> = asks.iter().filter(|a| wanted(a)).map(|a| Value::from(f(a))).collect();
-        Value::Array(ArrayType::String, Some(Box::new(list)))
-    };
-    let arrays = |wanted: &dyn Fn(&SeriesAsk) -> bool| -> Vec<Value> {
+    // Each ask's key and horizon, as three array parameters.
+    let arrays = |asks: &[&SeriesAsk]| {
         vec![
-            texts(&|a| a.key.indicator.to_string(), wanted),
-            texts(&|a| a.key.org_unit.to_string(), wanted),
-            texts(&|a| a.until.to_string(), wanted),
+            array(asks.iter().map(|a| a.key.indicator.to_string())),
+            array(asks.iter().map(|a| a.key.org_unit.to_string())),
+            array(asks.iter().map(|a| a.until.to_string())),
         ]
     };
     // The recent figures of every ask.
-    let mut values = arrays(&|_| true);
-    let ns: Vec<Value> = asks.iter().map(|a| Value::from(a.n as i64)).collect();
-    values.push(Value::Array(ArrayType::BigInt, Some(Box::new(ns))));
+    let mut values = arrays(&asks.iter().collect::<Vec<_>>());
+    values.push(array(asks.iter().map(|a| a.n as i64)));
     let sql = format!(
         "SELECT k.i AS ask, f.period, f.value FROM UNNEST(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS \
          text[]), CAST($4 AS bigint[])) WITH ORDINALITY AS k(indicator, org_unit, until, n, i) CROSS JOIN LATERAL \
@@ -274,7 +270,7 @@ pub async fn series_figures<C: ConnectionTrait>(db: &C, asks: &[SeriesAsk]) -> R
              text[])) WITH ORDINALITY AS k(indicator, org_unit, until, i) CROSS JOIN LATERAL (SELECT g.period, \
              g.value FROM {FIGURES} g WHERE {OF_KEY} ORDER BY g.period_end, g.period COLLATE \"C\" LIMIT 1) f"
         );
-        let values = arrays(&|a| a.first);
+        let values = arrays(&firsts.iter().map(|&i| &asks[i]).collect::<Vec<_>>());
         for row in db.query_all(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await? {
             let (i, latest) = ask_row(&row)?;
             let ask = *firsts.get(i).ok_or_else(|| corrupt("an ask out of range"))?;

@@ -56,10 +56,15 @@ where
     };
     match sql_type {
         Some(t) if backend == DbBackend::Postgres => {
-            let list: Vec<Value> = values.into_iter().map(Into::into).collect();
             let sql = format!("\"{}\" = ANY(CAST($1 AS {t}[]))", column.as_str());
-            Expr::cust_with_values(sql, [Value::Array(V::array_type(), Some(Box::new(list)))])
+            Expr::cust_with_values(sql, [array(values)])
         }
         _ => column.is_in(values),
     }
+}
+
+/// `values` as one PostgreSQL array parameter.
+pub(crate) fn array<V: Into<Value> + ValueType>(values: impl IntoIterator<Item = V>) -> Value {
+    let list: Vec<Value> = values.into_iter().map(Into::into).collect();
+    Value::Array(V::array_type(), Some(Box::new(list)))
 }
