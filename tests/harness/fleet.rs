@@ -13,10 +13,19 @@ use tokio::process::{Child, Command};
 /// The services, by binary suffix.
 pub const SERVICES: [&str; 4] = [service::INGEST, service::VALIDATION, service::AGGREGATION, service::ALERTING];
 
-/// Running service processes, killed when dropped.
+/// Running service processes, by name (a service's, or another given with
+/// [`Fleet::spawn_as`]), killed when dropped.
 pub struct Fleet {
     settings: Settings,
-    running: BTreeMap<&'static str, (Child, SocketAddr)>,
+    running: BTreeMap<&'static str, Process>,
+}
+
+/// One running process: its child, HTTP address, binary suffix and settings (to start it again).
+struct Process {
+    child: Child,
+    addr: SocketAddr,
+    service: &'static str,
+    settings: Settings,
 }
 
 /// Where the workspace's binaries are: next to the test binary's `deps/` folder.
@@ -49,18 +58,24 @@ impl Fleet {
         fleet
     }
 
-    /// Starts one service process (replacing a dead one).
+    /// Starts one service process (replacing a dead one), on the fleet's settings.
     pub fn spawn(&mut self, service: &'static str) {
+        self.spawn_as(service, service, self.settings.clone());
+    }
+
+    /// Starts `service`'s binary as the process `name` on `settings` (a second aggregation
+    /// instance, or the same one in another mode), replacing a process of that name.
+    pub fn spawn_as(&mut self, name: &'static str, service: &'static str, settings: Settings) {
         let addr = free_port();
         let child = Command::new(binary(&format!("tiendo-{service}")))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "warn")
-            .envs(tiendo_testkit::child::env(&self.settings, addr))
+            .envs(tiendo_testkit::child::env(&settings, addr))
             .kill_on_drop(true)
             .spawn()
             .expect("start a service binary");
-        self.running.insert(service, (child, addr));
+        self.running.insert(name, Process { child, addr, service, settings });
     }
 
     /// Waits until `service` answers `/readyz` with 200.
@@ -75,21 +90,25 @@ impl Fleet {
 
     /// The HTTP address of a running service.
     pub fn addr(&self, service: &str) -> SocketAddr {
-        self.running.get(service).map(|(_, a)| *a).expect("service is running")
+        self.running.get(service).map(|p| p.addr).expect("service is running")
     }
 
     /// `kill -9`: the process dies where it stands.
-    pub async fn kill(&mut self, service: &str) {
-        if let Some((mut child, _)) = self.running.remove(service) {
-            child.start_kill().expect("SIGKILL");
-            let _ = child.wait().await;
+    pub async fn kill(&mut self, name: &str) {
+        if let Some(mut p) = self.running.remove(name) {
+            p.child.start_kill().expect("SIGKILL");
+            let _ = p.child.wait().await;
         }
     }
 
-    /// Kills and starts `service` again, and waits until it is ready.
-    pub async fn restart(&mut self, service: &'static str) {
-        self.kill(service).await;
-        self.spawn(service);
-        self.wait_ready(service).await;
+    /// Kills and starts the process `name` again as it was started, and waits until it is ready.
+    pub async fn restart(&mut self, name: &'static str) {
+        let (service, settings) = match self.running.get(name) {
+            Some(p) => (p.service, p.settings.clone()),
+            None => (SERVICES.into_iter().find(|s| *s == name).expect("a service's name"), self.settings.clone()),
+        };
+        self.kill(name).await;
+        self.spawn_as(name, service, settings);
+        self.wait_ready(name).await;
     }
 }

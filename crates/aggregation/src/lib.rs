@@ -13,12 +13,17 @@
 //! `<prefix>.figures.<indicator>` (alerting's input: one delivery per indicator and
 //! transaction rather than one per figure).
 //!
+//! Instances share one consumer, or, with `aggregation.partitioned`, the indicators
+//! ([`partition`]).
+//!
 //! # Layout
 //! - [`apply`]: one observation applied, and the roll-up above it.
+//! - [`partition`]: which consumers an instance reads.
 //! - [`Aggregator`]: decoding and applying a batch; the consumer, transactions and outbox
 //!   around it are `tiendo_stateful`, the tables `tiendo_store::aggregation`.
 
 pub mod apply;
+pub mod partition;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -33,11 +38,12 @@ use tiendo_proto::convert::aggregate;
 use tiendo_proto::v1::Aggregate;
 use tiendo_proto::v1::{FigureBatch, ValidBatch};
 use tiendo_proto::Message as _;
+use tiendo_runtime::consumer::Consumer;
 use tiendo_runtime::{encode, Deps, Failure};
 use tiendo_stateful::{Applied, ApplyError, Counted, Database, Stateful, StatefulService};
 use tiendo_store::aggregation::Work;
 use tiendo_store::sea_orm::{ConnectionTrait, DatabaseTransaction};
-use tiendo_store::StoreError;
+use tiendo_store::{Isolation, StoreError};
 
 pub use crate::apply::Outcome;
 
@@ -50,16 +56,26 @@ pub const FIGURES_PER_MESSAGE: usize = 2_000;
 /// The built aggregation service.
 pub type Aggregation = StatefulService<Aggregator>;
 
-/// Creates the streams and the durable consumer on `db`.
+/// Creates the streams and the service's durable consumers (taking over from those of the
+/// other mode, see [`partition`]) on `db`.
 pub async fn build(deps: Deps, db: &Database) -> anyhow::Result<Aggregation> {
-    let aggregator = Aggregator { names: deps.bus.names.clone(), catalog: deps.catalog.clone() };
-    StatefulService::build(deps, db, aggregator).await
+    // Partitioned, no two instances (nor two of one instance's consumers) write the same
+    // figure, and serializable transactions would fail each other over the tables they read.
+    let isolation =
+        if deps.settings.aggregation.partitioned { Isolation::RepeatableRead } else { Isolation::Serializable };
+    let aggregator = Aggregator { names: deps.bus.names.clone(), catalog: deps.catalog.clone(), isolation };
+    let shares = partition::shares(&deps.bus.names, &deps.catalog, &deps.settings.aggregation)?;
+    let wanted: Vec<(String, Option<String>)> = shares.iter().map(|s| (s.consumer.clone(), s.filter.clone())).collect();
+    let consumers = Consumer::prepare_all(&deps, StreamKind::Valid, NAME, &wanted).await?;
+    let owned = consumers.into_iter().zip(&shares).filter(|(_, s)| s.owned).map(|(c, _)| c).collect();
+    Ok(StatefulService::on(deps, db, aggregator, owned))
 }
 
 /// What aggregation does with each batch of `ValidBatch` messages.
 pub struct Aggregator {
     names: Names,
     catalog: Arc<Catalog>,
+    isolation: Isolation,
 }
 
 /// The observations of a `ValidBatch` message, each checked: a message validation could not
@@ -114,6 +130,10 @@ impl Stateful for Aggregator {
             Outcome::Applied | Outcome::Superseded => Counted::Accepted,
             Outcome::Duplicate => Counted::Duplicate,
         }
+    }
+
+    fn isolation(&self) -> Isolation {
+        self.isolation
     }
 }
 

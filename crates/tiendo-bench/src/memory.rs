@@ -37,7 +37,7 @@ async fn measure(
     country: &Country,
     workload: &Workload,
 ) -> anyhow::Result<Measured> {
-    let mut child = Child::spawn(ns, &options.tiendo_binary, options.config.as_deref(), &["up"], "tiendo-up")?;
+    let mut child = Child::spawn(ns, &options.tiendo_binary, options.config.as_deref(), &["up"], &[], "tiendo-up")?;
     let result = async {
         child.wait_ready().await?;
         let pid = child.pid()?;

@@ -27,13 +27,15 @@ pub struct Child {
 }
 
 impl Child {
-    /// Starts `binary` (with `--config` when given, then `args`) on `ns`, logging warnings
-    /// and errors to `<name>.log` in the namespace's folder.
+    /// Starts `binary` (with `--config` when given, then `args`) on `ns`, with `settings`
+    /// (`TIENDO__…` variables) over the namespace's, logging warnings and errors to
+    /// `<name>.log` in the namespace's folder.
     pub fn spawn(
         ns: &Namespace,
         binary: &Path,
         config: Option<&Path>,
         args: &[&str],
+        settings: &[(String, String)],
         name: impl Into<String>,
     ) -> anyhow::Result<Child> {
         let name = name.into();
@@ -46,6 +48,7 @@ impl Child {
         command
             .args(args)
             .envs(tiendo_testkit::child::env(&ns.settings, http))
+            .envs(settings.iter().cloned())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -117,20 +117,97 @@ impl Bus {
         pipeline: &PipelineSettings,
     ) -> anyhow::Result<consumer::PullConsumer> {
         let stream = self.ensure_stream(kind, pipeline).await?;
-        let config = consumer::pull::Config {
-            durable_name: Some(service.to_owned()),
-            ack_policy: consumer::AckPolicy::Explicit,
-            ack_wait: Duration::from_secs(pipeline.ack_wait_secs),
-            // Unlimited here: the consumer loop counts deliveries itself and dead-letters a
-            // message that keeps failing, while an outage (Decision::Hold) never gives up.
-            max_deliver: -1,
-            max_ack_pending: (pipeline.batch_size as i64 * 8).max(1024),
-            ..Default::default()
-        };
+        let config = consumer_config(service, None, consumer::DeliverPolicy::All, pipeline);
         stream
             .get_or_create_consumer(service, config)
             .await
             .with_context(|| format!("creating consumer {service} on {}", self.names.stream(kind)))
+    }
+
+    /// Makes `wanted` (durable name, filter subject) the consumers of `service` on the stream
+    /// of `kind`, and returns them in order. A wanted consumer that does not exist yet starts
+    /// where `service`'s other consumers (those [`crate::names::consumer::of_service`] but not
+    /// wanted) stood: after the lowest of their acknowledgement floors (a consumer with nothing
+    /// left counts as done up to the end of the stream), or at the start of the stream when
+    /// there are none. Those others are then deleted. So switching between one
+    /// shared consumer and one per partition neither skips a message nor replays the stream
+    /// (what between the floor and the newest acknowledgement comes again is recognised as
+    /// done by the service).
+    ///
+    /// Every instance of the service must be stopped while it switches: a consumer deleted
+    /// under a running instance leaves it reading nothing.
+    pub async fn take_over_consumers(
+        &self,
+        kind: StreamKind,
+        service: &str,
+        wanted: &[(String, Option<String>)],
+        pipeline: &PipelineSettings,
+    ) -> anyhow::Result<Vec<consumer::PullConsumer>> {
+        use futures::TryStreamExt as _;
+        let stream = self.ensure_stream(kind, pipeline).await?;
+        let existing: Vec<String> = stream.consumer_names().try_collect().await?;
+        let is_wanted = |name: &str| wanted.iter().any(|(w, _)| w == name);
+        let others: Vec<&String> = existing
+            .iter()
+            .filter(|name| crate::names::consumer::of_service(service, name) && !is_wanted(name))
+            .collect();
+        // Read before the consumers: a consumer with nothing pending and nothing in hand has
+        // done everything up to here, whatever its own floor says (a partition whose subject
+        // has had no message for a while has its floor far back).
+        let last = stream.clone().info().await?.state.last_sequence;
+        let mut floor: Option<u64> = None;
+        for name in &others {
+            let mut c: consumer::PullConsumer =
+                stream.get_consumer(name).await.map_err(|e| anyhow::anyhow!("consumer {name}: {e}"))?;
+            let info = c.info().await?;
+            let mut done = info.ack_floor.stream_sequence;
+            if info.num_pending == 0 && info.num_ack_pending == 0 {
+                done = done.max(last);
+            }
+            floor = Some(floor.map_or(done, |f| f.min(done)));
+        }
+        let start = match floor {
+            Some(acked) => consumer::DeliverPolicy::ByStartSequence { start_sequence: acked + 1 },
+            None => consumer::DeliverPolicy::All,
+        };
+        let mut consumers = Vec::with_capacity(wanted.len());
+        for (name, filter) in wanted {
+            let config = consumer_config(name, filter.clone(), start, pipeline);
+            let c = stream
+                .get_or_create_consumer(name, config)
+                .await
+                .with_context(|| format!("creating consumer {name} on {}", self.names.stream(kind)))?;
+            consumers.push(c);
+        }
+        for name in others {
+            tracing::info!(consumer = %name, from = ?floor, "consumer taken over; deleting it");
+            if let Err(e) = stream.delete_consumer(name).await {
+                // Another instance, switching at the same time, deleted it first.
+                tracing::debug!(consumer = %name, error = %e, "deleting a consumer taken over");
+            }
+        }
+        Ok(consumers)
+    }
+}
+
+/// A tiendo durable pull consumer's settings.
+fn consumer_config(
+    name: &str,
+    filter: Option<String>,
+    deliver_policy: consumer::DeliverPolicy,
+    pipeline: &PipelineSettings,
+) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(name.to_owned()),
+        filter_subject: filter.unwrap_or_default(),
+        deliver_policy,
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(pipeline.ack_wait_secs),
+        // Unlimited here: the consumer loop counts deliveries itself and dead-letters a
+        // message that keeps failing, while an outage (Decision::Hold) never gives up.
+        max_deliver: -1,
+        max_ack_pending: (pipeline.batch_size as i64 * 8).max(1024),
+        ..Default::default()
     }
 }
 

@@ -72,6 +72,20 @@ pub const STAGES: [(StreamKind, &str); 4] = [
     (StreamKind::Figures, service::ALERTING),
 ];
 
+/// Durable consumer names beside the services' own (a service's consumer is named after it).
+pub mod consumer {
+    /// A partitioned service's consumer of one key: aggregation, partitioned, reads each
+    /// indicator through its own, e.g. `aggregation-smartphone_adults`.
+    pub fn partition(service: &str, key: &str) -> String {
+        format!("{service}-{key}")
+    }
+
+    /// Whether `name` is one of `service`'s consumers: its own, or one of its partitions'.
+    pub fn of_service(service: &str, name: &str) -> bool {
+        name.strip_prefix(service).is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+    }
+}
+
 /// Message headers tiendo reads or writes.
 pub mod header {
     /// `application/json` (or absent) or `application/x-protobuf`.
@@ -257,6 +271,16 @@ mod tests {
         assert_eq!(n.department_of_ingest("t-1.ingest.dic"), Some("dic"));
         assert_eq!(n.department_of_ingest("t-1.ingest.dic.x"), None);
         assert_eq!(n.department_of_ingest("t-2.ingest.dic"), None);
+    }
+
+    #[test]
+    fn a_service_owns_its_consumer_and_its_partitions_only() {
+        let name = consumer::partition(service::AGGREGATION, "smartphone_adults");
+        assert_eq!(name, "aggregation-smartphone_adults");
+        assert!(consumer::of_service(service::AGGREGATION, &name));
+        assert!(consumer::of_service(service::AGGREGATION, service::AGGREGATION));
+        assert!(!consumer::of_service(service::AGGREGATION, "aggregationx"));
+        assert!(!consumer::of_service(service::ALERTING, &name));
     }
 
     #[test]

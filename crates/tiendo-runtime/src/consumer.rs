@@ -19,10 +19,30 @@ impl Consumer {
     pub async fn prepare(deps: &Deps, kind: StreamKind, service: &'static str) -> anyhow::Result<Self> {
         deps.bus.ensure_streams(&deps.settings.pipeline).await?;
         let inner = deps.bus.ensure_consumer(kind, service, &deps.settings.pipeline).await?;
-        deps.watch_consumer(service, inner.clone());
+        deps.watch_consumers(service, vec![inner.clone()]);
         deps.telemetry.pipeline().touch(service);
         deps.telemetry.readiness().set(service, true);
         Ok(Self { inner })
+    }
+
+    /// `service`'s consumers on the stream of `kind`: `wanted` (durable name, filter subject),
+    /// taking over from the service's other consumers (see
+    /// [`tiendo_bus::Bus::take_over_consumers`]); their backlog reported in `/metrics` as
+    /// the service's, its counters created at zero, the service marked ready.
+    pub async fn prepare_all(
+        deps: &Deps,
+        kind: StreamKind,
+        service: &'static str,
+        wanted: &[(String, Option<String>)],
+    ) -> anyhow::Result<Vec<Self>> {
+        deps.bus.ensure_streams(&deps.settings.pipeline).await?;
+        let consumers = deps.bus.take_over_consumers(kind, service, wanted, &deps.settings.pipeline).await?;
+        // Every instance reports the whole service's backlog, its own partitions or not: an
+        // instance that is down still has its backlog shown by the others.
+        deps.watch_consumers(service, consumers.clone());
+        deps.telemetry.pipeline().touch(service);
+        deps.telemetry.readiness().set(service, true);
+        Ok(consumers.into_iter().map(|inner| Self { inner }).collect())
     }
 
     /// Hands batches to `handler` until `shutdown` ([`consume::run`] with the pipeline settings).

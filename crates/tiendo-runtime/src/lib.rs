@@ -62,19 +62,28 @@ impl Deps {
         Ok(Self { settings, bus, catalog, telemetry, clock: system_clock() })
     }
 
-    /// Reports `service`'s consumer backlog in `/metrics`, read from JetStream at each scrape.
-    pub fn watch_consumer(&self, service: &'static str, consumer: PullConsumer) {
+    /// Reports `service`'s consumer backlog in `/metrics` (the sum over its `consumers`), read
+    /// from JetStream at each scrape.
+    pub fn watch_consumers(&self, service: &'static str, consumers: Vec<PullConsumer>) {
         let metrics = self.telemetry.pipeline().clone();
         self.telemetry.add_refresher(Arc::new(move || {
-            let (mut consumer, metrics) = (consumer.clone(), metrics.clone());
+            let (mut consumers, metrics) = (consumers.clone(), metrics.clone());
             Box::pin(async move {
-                match consumer.info().await {
-                    Ok(info) => {
-                        metrics.consumer_pending.with_label_values(&[service]).set(info.num_pending as f64);
-                        metrics.consumer_ack_pending.with_label_values(&[service]).set(info.num_ack_pending as f64);
+                let (mut pending, mut ack_pending) = (0, 0);
+                for consumer in &mut consumers {
+                    match consumer.info().await {
+                        Ok(info) => {
+                            pending += info.num_pending;
+                            ack_pending += info.num_ack_pending;
+                        }
+                        Err(e) => {
+                            tracing::warn!(service, error = %e, "reading consumer info for /metrics");
+                            return;
+                        }
                     }
-                    Err(e) => tracing::warn!(service, error = %e, "reading consumer info for /metrics"),
                 }
+                metrics.consumer_pending.with_label_values(&[service]).set(pending as f64);
+                metrics.consumer_ack_pending.with_label_values(&[service]).set(ack_pending as f64);
             })
         }));
     }

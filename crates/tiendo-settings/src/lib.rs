@@ -43,6 +43,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub catalog: CatalogSettings,
     pub pipeline: PipelineSettings,
+    pub aggregation: AggregationSettings,
     pub alerting: AlertingSettings,
 }
 
@@ -115,6 +116,21 @@ pub struct PipelineSettings {
     pub retention_days: u64,
 }
 
+/// How aggregation instances share the work.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregationSettings {
+    /// false: every instance reads one shared consumer (`aggregation`), and instances that
+    /// write the same figures at once conflict. true: one consumer per indicator
+    /// (`aggregation-<indicator>`), and this instance reads only the indicators it owns, so
+    /// instances never write the same figures.
+    pub partitioned: bool,
+    /// When partitioned: how many instances share the indicators (all with the same catalog).
+    pub instances: u32,
+    /// When partitioned: which of them this one is (1..=instances).
+    pub instance: u32,
+}
+
 /// How alerting judges.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,6 +149,10 @@ pub enum SettingsError {
     Prefix(String),
     #[error("settings: alerting.min_coverage must be within 0..1, got {0}")]
     Coverage(f64),
+    #[error("settings: aggregation.instance must be within 1..=aggregation.instances, got {instance} of {instances}")]
+    Instance { instance: u32, instances: u32 },
+    #[error("settings: aggregation.instances is {0}, but only a partitioned aggregation (aggregation.partitioned = true) shares its work out")]
+    Unpartitioned(u32),
     #[error("settings: nats.replicas must be within 1..=5 (JetStream's limit), got {0}")]
     Replicas(usize),
 }
@@ -164,6 +184,9 @@ impl Settings {
         b = set(b, "pipeline.ack_wait_secs", 30.into());
         b = set(b, "pipeline.max_deliver", 10.into());
         b = set(b, "pipeline.retention_days", 400.into());
+        b = set(b, "aggregation.partitioned", false.into());
+        b = set(b, "aggregation.instances", 1.into());
+        b = set(b, "aggregation.instance", 1.into());
         b = set(b, "alerting.min_coverage", 1.0.into());
         b
     }
@@ -186,6 +209,13 @@ impl Settings {
         }
         if !(1..=5).contains(&self.nats.replicas) {
             return Err(SettingsError::Replicas(self.nats.replicas));
+        }
+        let a = &self.aggregation;
+        if !(1..=a.instances).contains(&a.instance) {
+            return Err(SettingsError::Instance { instance: a.instance, instances: a.instances });
+        }
+        if !a.partitioned && a.instances != 1 {
+            return Err(SettingsError::Unpartitioned(a.instances));
         }
         let c = self.alerting.min_coverage;
         if !(0.0..=1.0).contains(&c) {
@@ -315,6 +345,26 @@ mod tests {
         assert!(matches!(replicas("0"), Err(SettingsError::Replicas(0))));
         assert!(matches!(replicas("6"), Err(SettingsError::Replicas(6))));
         assert!(matches!(replicas("-1"), Err(SettingsError::Config(_))));
+    }
+
+    #[test]
+    fn an_aggregation_instance_is_one_of_the_partitioned_instances() {
+        let load = |vars: &[(&str, &str)]| Settings::load_from(None, env(vars));
+        let s = load(&[]).unwrap();
+        assert_eq!((s.aggregation.partitioned, s.aggregation.instances, s.aggregation.instance), (false, 1, 1));
+        let share = [
+            ("TIENDO__AGGREGATION__PARTITIONED", "true"),
+            ("TIENDO__AGGREGATION__INSTANCES", "3"),
+            ("TIENDO__AGGREGATION__INSTANCE", "3"),
+        ];
+        let s = load(&share).unwrap();
+        assert_eq!((s.aggregation.partitioned, s.aggregation.instances, s.aggregation.instance), (true, 3, 3));
+        let beyond = [share[0], share[1], ("TIENDO__AGGREGATION__INSTANCE", "4")];
+        assert!(matches!(load(&beyond), Err(SettingsError::Instance { instance: 4, instances: 3 })));
+        let zero = [share[0], share[1], ("TIENDO__AGGREGATION__INSTANCE", "0")];
+        assert!(matches!(load(&zero), Err(SettingsError::Instance { instance: 0, instances: 3 })));
+        let shared = [("TIENDO__AGGREGATION__INSTANCES", "2")];
+        assert!(matches!(load(&shared), Err(SettingsError::Unpartitioned(2))), "sharing out needs partitions");
     }
 
     #[test]

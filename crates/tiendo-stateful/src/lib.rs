@@ -29,7 +29,7 @@ use tiendo_runtime::consumer::Consumer;
 use tiendo_runtime::{Deps, Failure, FailureKind, Service};
 use tiendo_store::error::Fault;
 use tiendo_store::sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
-use tiendo_store::StoreError;
+use tiendo_store::{Isolation, StoreError};
 use tokio_util::sync::CancellationToken;
 
 pub use database::Database;
@@ -137,6 +137,11 @@ pub trait Stateful: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Applied<Self::Outcome>, ApplyError>> + Send;
 
     fn counted(outcome: &Self::Outcome) -> Counted;
+
+    /// How its transactions are isolated on PostgreSQL.
+    fn isolation(&self) -> Isolation {
+        Isolation::Serializable
+    }
 }
 
 /// Work a service does beside its messages (on the clock), run until the shutdown token.
@@ -146,7 +151,7 @@ pub type Task = Box<dyn FnOnce(CancellationToken) -> futures::future::BoxFuture<
 pub struct StatefulService<S: Stateful> {
     deps: Deps,
     db: DatabaseConnection,
-    consumer: Consumer,
+    consumers: Vec<Consumer>,
     state: Arc<S>,
     tasks: Vec<Task>,
 }
@@ -155,7 +160,14 @@ impl<S: Stateful> StatefulService<S> {
     /// Creates the streams and the durable consumer on `db`, and marks the service ready.
     pub async fn build(deps: Deps, db: &Database, state: S) -> anyhow::Result<Self> {
         let consumer = Consumer::prepare(&deps, S::STREAM, S::NAME).await?;
-        Ok(Self { deps, db: db.connection().clone(), consumer, state: Arc::new(state), tasks: vec![] })
+        Ok(Self::on(deps, db, state, vec![consumer]))
+    }
+
+    /// The service reading `consumers` (prepared by the caller) at once, each with its own
+    /// loop: their batches are applied concurrently, so they must not write the same rows
+    /// (aggregation's partitions: one indicator each).
+    pub fn on(deps: Deps, db: &Database, state: S, consumers: Vec<Consumer>) -> Self {
+        Self { deps, db: db.connection().clone(), consumers, state: Arc::new(state), tasks: vec![] }
     }
 
     /// Runs `task` beside the consumer for as long as the service runs.
@@ -173,7 +185,8 @@ impl<S: Stateful> Service for StatefulService<S> {
         let mut background = vec![tokio::spawn(relay)];
         background.extend(self.tasks.into_iter().map(|task| tokio::spawn(task(shutdown.clone()))));
         let handler = StatefulHandler { deps: self.deps.clone(), db: self.db, state: self.state, outbox_turn: turn };
-        let result = self.consumer.run(&self.deps, S::NAME, &handler, shutdown).await;
+        let runs = self.consumers.into_iter().map(|c| c.run(&self.deps, S::NAME, &handler, shutdown.clone()));
+        let result = futures::future::try_join_all(runs).await.map(drop);
         background.iter().for_each(|t| t.abort());
         result
     }
@@ -183,8 +196,8 @@ struct StatefulHandler<S: Stateful> {
     deps: Deps,
     db: DatabaseConnection,
     state: Arc<S>,
-    /// Held from a batch's first transaction until its messages are published, so the relay
-    /// never publishes them a second time meanwhile.
+    /// Held (shared with the other consumers' batches) from a batch's first transaction until
+    /// its messages are published, so the relay never publishes them a second time meanwhile.
     outbox_turn: outbox::Turn,
 }
 
@@ -196,7 +209,7 @@ impl<S: Stateful> StatefulHandler<S> {
         items: Vec<&S::Item>,
         committed: &Mutex<Committed>,
     ) -> Result<Vec<S::Outcome>, ApplyError> {
-        let tx = tiendo_store::begin(&self.db).await?;
+        let tx = tiendo_store::begin_with(&self.db, self.state.isolation()).await?;
         let applied = self.state.apply(&tx, &items, (self.deps.clock)()).await?;
         let enqueued = outbox::enqueue(&*tx, S::NAME, applied.messages).await?;
         tx.commit().await?;
@@ -301,7 +314,7 @@ impl<S: Stateful> Handler for StatefulHandler<S> {
         // Transactions of bounded size: a batch of large messages can carry hundreds of
         // thousands of items. A message spread over two transactions is acked after both; if
         // the second fails, its redelivery finds the first one's items already done.
-        let _turn = self.outbox_turn.lock().await;
+        let _turn = self.outbox_turn.read().await;
         let committed = Mutex::new(Committed::default());
         for chunk in items.chunks(ITEMS_PER_TRANSACTION) {
             let failed = self.apply_chunk(chunk, &mut decisions, &committed).await;

@@ -81,11 +81,12 @@ pub async fn relay<C: ConnectionTrait>(db: &C, bus: &Bus, service: &str) -> anyh
     }
 }
 
-/// Whose turn it is at a process's outbox: a batch from its first commit until its messages
-/// are published and their rows deleted, or a relay pass. Without it, a pass that runs between
-/// a batch's commit and its delete publishes the batch's messages a second time: JetStream
-/// drops the copy, but subscribers on core NATS (pages, tools) see the message twice.
-pub type Turn = std::sync::Arc<tokio::sync::Mutex<()>>;
+/// Whose turn it is at a process's outbox: batches (any number at once, each from its first
+/// commit until its messages are published and their rows deleted: `read`), or a relay pass
+/// (alone: `write`). Without it, a pass that runs between a batch's commit and its delete
+/// publishes the batch's messages a second time: JetStream drops the copy, but subscribers on
+/// core NATS (pages, tools) see the message twice.
+pub type Turn = std::sync::Arc<tokio::sync::RwLock<()>>;
 
 /// Relays `service`'s outbox every [`RELAY_EVERY`] until `shutdown`: picks up what a crash or
 /// a failed publish left behind. Each pass waits for `turn`.
@@ -98,7 +99,7 @@ pub async fn relay_periodically(
 ) {
     loop {
         let pass = async {
-            let _turn = turn.lock().await;
+            let _turn = turn.write().await;
             relay(&db, &bus, service).await
         };
         if let Err(e) = pass.await {

@@ -62,17 +62,42 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     }
 }
 
-/// Begins a transaction: serializable on PostgreSQL, so two instances updating the same
-/// roll-up cannot both commit a stale sum (the loser fails and its messages are retried).
-/// SQLite transactions are serializable already.
+/// How a PostgreSQL transaction is isolated from the others (SQLite's are serializable
+/// whatever is asked: it has one writer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Two instances updating the same roll-up cannot both commit a stale sum, and no
+    /// transaction acts on a read another one made stale (the loser fails and is retried).
+    /// The price: PostgreSQL tracks every row a transaction reads, coarsening to whole tables
+    /// past `max_pred_locks_per_transaction`, so large concurrent transactions fail each
+    /// other even when they write different rows.
+    #[default]
+    Serializable,
+    /// A snapshot: two transactions writing the same row still cannot both commit (the
+    /// loser fails and is retried), but reads are not tracked. Right for writers that own
+    /// disjoint rows (partitioned aggregation), whose every read decides a write to the same
+    /// row.
+    RepeatableRead,
+}
+
+/// Begins a [`Isolation::Serializable`] transaction: see [`begin_with`].
+pub async fn begin(db: &DatabaseConnection) -> Result<Transaction, DbErr> {
+    begin_with(db, Isolation::Serializable).await
+}
+
+/// Begins a transaction isolated as `isolation` on PostgreSQL.
 ///
 /// On SQLite the transaction also holds the database's turn (there is one connection anyway),
 /// so that a transaction that fails can replace the connection before anyone else uses it: see
 /// [`Transaction`].
-pub async fn begin(db: &DatabaseConnection) -> Result<Transaction, DbErr> {
+pub async fn begin_with(db: &DatabaseConnection, isolation: Isolation) -> Result<Transaction, DbErr> {
     match db.get_database_backend() {
         DbBackend::Postgres => {
-            let tx = db.begin_with_config(Some(IsolationLevel::Serializable), None).await?;
+            let level = match isolation {
+                Isolation::Serializable => IsolationLevel::Serializable,
+                Isolation::RepeatableRead => IsolationLevel::RepeatableRead,
+            };
+            let tx = db.begin_with_config(Some(level), None).await?;
             Ok(Transaction { tx: Some(tx), turn: None, db: db.clone() })
         }
         _ => {

@@ -32,7 +32,7 @@ pub mod reporting;
 pub mod status;
 pub mod views;
 
-pub use connect::{begin, connect, is_sqlite, migrate, Transaction};
+pub use connect::{begin, begin_with, connect, is_sqlite, migrate, Isolation, Transaction};
 pub use error::StoreError;
 pub use sea_orm;
 

@@ -19,6 +19,9 @@ pub fn env(settings: &Settings, http: SocketAddr) -> Vec<(String, String)> {
         (env_var("pipeline.ack_wait_secs"), p.ack_wait_secs.to_string()),
         (env_var("pipeline.max_deliver"), p.max_deliver.to_string()),
         (env_var("pipeline.retention_days"), p.retention_days.to_string()),
+        (env_var("aggregation.partitioned"), settings.aggregation.partitioned.to_string()),
+        (env_var("aggregation.instances"), settings.aggregation.instances.to_string()),
+        (env_var("aggregation.instance"), settings.aggregation.instance.to_string()),
         (env_var("alerting.min_coverage"), settings.alerting.min_coverage.to_string()),
     ];
     if let Some(user) = &settings.nats.user {
