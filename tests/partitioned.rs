@@ -286,7 +286,33 @@ async fn switching_between_one_consumer_and_partitions_neither_skips_nor_replays
     app.cleanup().await;
 }
 
+async fn two_instances_owning_the_same_indicators_by_mistake_still_count_everything_once(db: Db) {
+    // Both configured as instance 1 of 1: they compete for every indicator's consumer, as
+    // instances of the shared consumer do, and their (repeatable read) transactions write the
+    // same province rows at once. A transaction that would overwrite another's sum must fail
+    // and be retried.
+    let app = TestApp::namespace(db).await;
+    let both = partitioned(&app.settings, 1, 1);
+    let mut fleet = Fleet::start(&both).await;
+    fleet.spawn_as("aggregation-2", service::AGGREGATION, both.clone());
+    fleet.wait_ready("aggregation-2").await;
+    let rows = rows(6_000, 4, 0);
+    publish_all(&app, &messages(&rows, 25), "same").await;
+    app.wait_idle().await;
+    check(&app, &expected(&rows)).await;
+    let mut conflicts = 0.0;
+    for name in [service::AGGREGATION, "aggregation-2"] {
+        let accepted = counter(&fleet, name, "tiendo_observations_accepted_total").await;
+        assert!(accepted > 0.0, "{name} applied observations too");
+        conflicts += counter(&fleet, name, "tiendo_database_errors_total").await;
+    }
+    eprintln!("transactions that failed and were tried again: {conflicts}");
+    drop(fleet);
+    app.cleanup().await;
+}
+
 db_matrix!(
+    two_instances_owning_the_same_indicators_by_mistake_still_count_everything_once,
     two_partitioned_instances_each_apply_only_the_indicators_they_own,
     a_partitioned_instance_killed_mid_batch_loses_nothing_and_counts_nothing_twice,
     switching_between_one_consumer_and_partitions_neither_skips_nor_replays,
