@@ -67,7 +67,10 @@ pub async fn build(deps: Deps, db: &Database) -> anyhow::Result<Aggregation> {
     let shares = partition::shares(&deps.bus.names, &deps.catalog, &deps.settings.aggregation)?;
     let wanted: Vec<(String, Option<String>)> = shares.iter().map(|s| (s.consumer.clone(), s.filter.clone())).collect();
     let consumers = Consumer::prepare_all(&deps, StreamKind::Valid, NAME, &wanted).await?;
-    let owned = consumers.into_iter().zip(&shares).filter(|(_, s)| s.owned).map(|(c, _)| c).collect();
+    let owned: Vec<Consumer> = consumers.into_iter().zip(&shares).filter(|(_, s)| s.owned).map(|(c, _)| c).collect();
+    // Their batches are in memory at once: each takes a share of what one consumer would.
+    let sharing = owned.len();
+    let owned = owned.into_iter().map(|c| c.sharing(sharing)).collect();
     Ok(StatefulService::on(deps, db, aggregator, owned))
 }
 

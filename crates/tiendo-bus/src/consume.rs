@@ -131,25 +131,33 @@ impl Attempts {
 /// transaction over.
 pub const BATCH_BYTES: usize = 4 << 20;
 
-/// [`BATCH_BYTES`], or twice the server's largest payload if that is more: a message larger
-/// than a pull request's byte limit would never be delivered.
-fn batch_bytes(bus: &Bus) -> usize {
-    BATCH_BYTES.max(2 * bus.client.server_info().max_payload)
+/// A consumer's share of [`BATCH_BYTES`] when `sharing` consumers run in one process (their
+/// batches are in memory at once), or twice the server's largest payload if that is more: a
+/// message larger than a pull request's byte limit would never be delivered.
+fn batch_bytes(bus: &Bus, sharing: usize) -> usize {
+    (BATCH_BYTES / sharing.max(1)).max(2 * bus.client.server_info().max_payload)
 }
 
 /// Runs `handler` over `consumer` until `shutdown` is cancelled. The batch in hand is finished
 /// first, so a graceful stop leaves nothing half done. When the connection drops or the
 /// server restarts, the message stream is opened again; nothing is lost meanwhile, since
 /// whatever was delivered and not acknowledged is delivered again.
+///
+/// `sharing` consumers run together in this process (a partitioned service's): each takes
+/// that share of `batch_size` messages and of [`BATCH_BYTES`] at a time, so the process holds
+/// about what one consumer would.
+#[allow(clippy::too_many_arguments)]
 pub async fn run<H: Handler>(
     bus: &Bus,
     mut consumer: PullConsumer,
     service: &str,
     batch_size: usize,
+    sharing: usize,
     max_deliver: i64,
     handler: &H,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let batch_size = (batch_size / sharing.max(1)).max(1);
     let ack_wait = consumer.info().await.map(|i| i.config.ack_wait).unwrap_or(Duration::from_secs(30));
     let mut pause = Duration::from_millis(100);
     let mut attempts = Attempts::default();
@@ -157,7 +165,7 @@ pub async fn run<H: Handler>(
         let opened = consumer
             .stream()
             .max_messages_per_batch(batch_size)
-            .max_bytes_per_batch(batch_bytes(bus))
+            .max_bytes_per_batch(batch_bytes(bus, sharing))
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
             .messages()

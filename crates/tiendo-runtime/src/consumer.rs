@@ -11,6 +11,8 @@ use crate::Deps;
 /// A service's durable pull consumer, ready to run.
 pub struct Consumer {
     inner: PullConsumer,
+    /// How many consumers the process runs together, this one included.
+    sharing: usize,
 }
 
 impl Consumer {
@@ -22,7 +24,7 @@ impl Consumer {
         deps.watch_consumers(service, vec![inner.clone()]);
         deps.telemetry.pipeline().touch(service);
         deps.telemetry.readiness().set(service, true);
-        Ok(Self { inner })
+        Ok(Self { inner, sharing: 1 })
     }
 
     /// `service`'s consumers on the stream of `kind`: `wanted` (durable name, filter subject),
@@ -42,7 +44,13 @@ impl Consumer {
         deps.watch_consumers(service, consumers.clone());
         deps.telemetry.pipeline().touch(service);
         deps.telemetry.readiness().set(service, true);
-        Ok(consumers.into_iter().map(|inner| Self { inner }).collect())
+        Ok(consumers.into_iter().map(|inner| Self { inner, sharing: 1 }).collect())
+    }
+
+    /// The same consumer, run together with others in this process, `sharing` in all: it
+    /// takes that share of a batch's messages and bytes (see [`consume::run`]).
+    pub fn sharing(self, sharing: usize) -> Self {
+        Self { sharing: sharing.max(1), ..self }
     }
 
     /// Hands batches to `handler` until `shutdown` ([`consume::run`] with the pipeline settings).
@@ -54,6 +62,6 @@ impl Consumer {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let p = &deps.settings.pipeline;
-        consume::run(&deps.bus, self.inner, service, p.batch_size, p.max_deliver, handler, shutdown).await
+        consume::run(&deps.bus, self.inner, service, p.batch_size, self.sharing, p.max_deliver, handler, shutdown).await
     }
 }
