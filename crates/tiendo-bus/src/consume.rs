@@ -131,11 +131,14 @@ impl Attempts {
 /// transaction over.
 pub const BATCH_BYTES: usize = 4 << 20;
 
-/// A consumer's share of [`BATCH_BYTES`] when `sharing` consumers run in one process (their
-/// batches are in memory at once), or twice the server's largest payload if that is more: a
-/// message larger than a pull request's byte limit would never be delivered.
-fn batch_bytes(bus: &Bus, sharing: usize) -> usize {
-    (BATCH_BYTES / sharing.max(1)).max(2 * bus.client.server_info().max_payload)
+/// The most messages and payload bytes one consumer takes at a time: its share of
+/// `batch_size` and of [`BATCH_BYTES`] when `sharing` consumers run in one process (their
+/// batches are in memory at once); at least one message, and at least twice the server's
+/// largest payload, since a message larger than a pull request's byte limit would never be
+/// delivered.
+fn batch_limits(batch_size: usize, sharing: usize, max_payload: usize) -> (usize, usize) {
+    let sharing = sharing.max(1);
+    ((batch_size / sharing).max(1), (BATCH_BYTES / sharing).max(2 * max_payload))
 }
 
 /// Runs `handler` over `consumer` until `shutdown` is cancelled. The batch in hand is finished
@@ -157,7 +160,7 @@ pub async fn run<H: Handler>(
     handler: &H,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let batch_size = (batch_size / sharing.max(1)).max(1);
+    let (batch_size, batch_bytes) = batch_limits(batch_size, sharing, bus.client.server_info().max_payload);
     let ack_wait = consumer.info().await.map(|i| i.config.ack_wait).unwrap_or(Duration::from_secs(30));
     let mut pause = Duration::from_millis(100);
     let mut attempts = Attempts::default();
@@ -165,7 +168,7 @@ pub async fn run<H: Handler>(
         let opened = consumer
             .stream()
             .max_messages_per_batch(batch_size)
-            .max_bytes_per_batch(batch_bytes(bus, sharing))
+            .max_bytes_per_batch(batch_bytes)
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
             .messages()
@@ -303,6 +306,16 @@ mod tests {
         assert_eq!(a.of(7), 0);
         assert_eq!(a.failed(7), 1, "a message failing again after it was settled starts over");
         assert_eq!(a.of(8), 1);
+    }
+
+    #[test]
+    fn consumers_run_together_share_one_consumers_batch() {
+        let mib = 1 << 20;
+        assert_eq!(batch_limits(512, 1, mib), (512, BATCH_BYTES));
+        assert_eq!(batch_limits(512, 2, mib), (256, BATCH_BYTES / 2));
+        assert_eq!(batch_limits(512, 8, mib), (64, 2 * mib), "never below two of the largest messages");
+        assert_eq!(batch_limits(3, 8, mib), (1, 2 * mib), "at least one message");
+        assert_eq!(batch_limits(512, 0, 8 * mib), (512, 16 * mib));
     }
 
     #[test]
