@@ -6,7 +6,7 @@
 //!
 //! Every service is its own process (the `tiendo-<service>` binaries in `--service-binaries`,
 //! started on the namespace's settings, see [`process`]): ingest, validation and alerting
-//! once, aggregation `n` times, each count in a fresh namespace. The figure is the clock to
+//! once, aggregation once (shared) or `n` times (partitioned), each in a fresh namespace. The figure is the clock to
 //! aggregation (alerting stays one process, so through alerting it would measure alerting);
 //! the notes give both clocks.
 //!

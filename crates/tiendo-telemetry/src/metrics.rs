@@ -23,7 +23,8 @@ pub struct PipelineMetrics {
     pub batch_seconds: HistogramVec,
     /// `tiendo_database_errors_total{service}`: transactions that failed (and were retried).
     pub database_errors: IntCounterVec,
-    /// `tiendo_consumer_pending_messages{service}`: in the service's stream, not yet delivered to it.
+    /// `tiendo_consumer_pending_messages{service}`: in the service's stream, not yet delivered to
+    /// it (summed over its consumers: a partitioned service has one per indicator).
     pub consumer_pending: GaugeVec,
     /// `tiendo_consumer_ack_pending_messages{service}`: delivered to the service, not yet acknowledged.
     pub consumer_ack_pending: GaugeVec,
@@ -102,12 +103,12 @@ impl PipelineMetrics {
             )?,
             consumer_pending: gauge(
                 "tiendo_consumer_pending_messages",
-                "Messages in the service's stream not yet delivered to its consumer.",
+                "Messages in the service's stream not yet delivered to its consumers (all of them, summed).",
                 &["service"],
             )?,
             consumer_ack_pending: gauge(
                 "tiendo_consumer_ack_pending_messages",
-                "Messages delivered to the service's consumer and not yet acknowledged.",
+                "Messages delivered to the service's consumers and not yet acknowledged (summed).",
                 &["service"],
             )?,
             ready: gauge("tiendo_ready", "1 when the readiness check passes, 0 when it fails.", &["check"])?,
