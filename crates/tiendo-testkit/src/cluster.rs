@@ -46,8 +46,24 @@ impl NatsCluster {
     /// How many nodes: the smallest cluster that keeps a quorum of an R3 stream with one lost.
     pub const SIZE: usize = 3;
 
-    /// Starts the three nodes and waits until JetStream can place a stream on all three.
+    /// Starts the three nodes and waits until JetStream can place a stream on all three. A
+    /// node that does not come up (a port picked free was taken meanwhile by a parallel test)
+    /// means a new cluster on new ports, up to three times.
     pub async fn start() -> anyhow::Result<NatsCluster> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once().await {
+                Ok(cluster) => return Ok(cluster),
+                Err(e) if attempt < 3 => {
+                    tracing::warn!(error = %e, attempt, "a NATS cluster did not start; trying new ports");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn start_once() -> anyhow::Result<NatsCluster> {
         let mut nodes = Vec::new();
         for i in 1..=Self::SIZE {
             nodes.push(Node {
@@ -136,7 +152,9 @@ impl NatsCluster {
         self.nodes[i].child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         while !reachable(&url) {
-            anyhow::ensure!(Instant::now() < deadline, "nats-server {name} did not start listening on {url}");
+            if Instant::now() > deadline {
+                anyhow::bail!("nats-server {name} did not start listening on {url}:\n{}", self.log_tails(5));
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
