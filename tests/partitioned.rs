@@ -121,12 +121,8 @@ fn owned(app: &TestApp, settings: &Settings) -> Vec<&'static str> {
 
 /// The names of aggregation's consumers on the valid stream, sorted.
 async fn aggregation_consumers(app: &TestApp) -> Vec<String> {
-    use futures::TryStreamExt as _;
     let stream = app.bus.js.get_stream(app.bus.names.stream(StreamKind::Valid)).await.unwrap();
-    let mut names: Vec<String> = stream.consumer_names().try_collect().await.unwrap();
-    names.retain(|n| consumer::of_service(service::AGGREGATION, n));
-    names.sort();
-    names
+    tiendo_bus::connect::consumers_of(&stream, service::AGGREGATION).await.unwrap()
 }
 
 /// Messages the consumers of `indicators` have delivered and not yet had acknowledged.

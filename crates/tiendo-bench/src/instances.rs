@@ -6,9 +6,9 @@
 //!
 //! Every service is its own process (the `tiendo-<service>` binaries in `--service-binaries`,
 //! started on the namespace's settings, see [`process`]): ingest, validation and alerting
-//! once, aggregation once (shared) or `n` times (partitioned), each in a fresh namespace. The figure is the clock to
-//! aggregation (alerting stays one process, so through alerting it would measure alerting);
-//! the notes give both clocks.
+//! once, aggregation once (shared) or `n` times (partitioned), each in a fresh namespace.
+//! The figure is the clock to aggregation (alerting stays one process, so through alerting
+//! it would measure alerting); the notes give both clocks.
 //!
 //! [`process`]: super::process
 

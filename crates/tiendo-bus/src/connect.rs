@@ -143,18 +143,16 @@ impl Bus {
         wanted: &[(String, Option<String>)],
         pipeline: &PipelineSettings,
     ) -> anyhow::Result<Vec<consumer::PullConsumer>> {
-        use futures::TryStreamExt as _;
         let stream = self.ensure_stream(kind, pipeline).await?;
-        let existing: Vec<String> = stream.consumer_names().try_collect().await?;
-        let is_wanted = |name: &str| wanted.iter().any(|(w, _)| w == name);
-        let others: Vec<&String> = existing
-            .iter()
-            .filter(|name| crate::names::consumer::of_service(service, name) && !is_wanted(name))
-            .collect();
+        let mut others = consumers_of(&stream, service).await?;
+        others.retain(|name| !wanted.iter().any(|(w, _)| w == name));
         // Read before the consumers: a consumer with nothing pending and nothing in hand has
         // done everything up to here, whatever its own floor says (a partition whose subject
         // has had no message for a while has its floor far back).
-        let last = stream.clone().info().await?.state.last_sequence;
+        let last = match others.is_empty() {
+            true => 0,
+            false => stream.clone().info().await?.state.last_sequence,
+        };
         let mut floor: Option<u64> = None;
         for name in &others {
             let mut c: consumer::PullConsumer =
@@ -181,13 +179,23 @@ impl Bus {
         }
         for name in others {
             tracing::info!(consumer = %name, from = ?floor, "consumer taken over; deleting it");
-            if let Err(e) = stream.delete_consumer(name).await {
+            if let Err(e) = stream.delete_consumer(&name).await {
                 // Another instance, switching at the same time, deleted it first.
                 tracing::debug!(consumer = %name, error = %e, "deleting a consumer taken over");
             }
         }
         Ok(consumers)
     }
+}
+
+/// The names of `service`'s consumers on `stream` (its own and its partitions', see
+/// [`crate::names::consumer::of_service`]), sorted.
+pub async fn consumers_of(stream: &stream::Stream, service: &str) -> anyhow::Result<Vec<String>> {
+    use futures::TryStreamExt as _;
+    let mut names: Vec<String> = stream.consumer_names().try_collect().await?;
+    names.retain(|name| crate::names::consumer::of_service(service, name));
+    names.sort();
+    Ok(names)
 }
 
 /// A tiendo durable pull consumer's settings.

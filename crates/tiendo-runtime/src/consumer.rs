@@ -21,10 +21,7 @@ impl Consumer {
     pub async fn prepare(deps: &Deps, kind: StreamKind, service: &'static str) -> anyhow::Result<Self> {
         deps.bus.ensure_streams(&deps.settings.pipeline).await?;
         let inner = deps.bus.ensure_consumer(kind, service, &deps.settings.pipeline).await?;
-        deps.watch_consumers(service, vec![inner.clone()]);
-        deps.telemetry.pipeline().touch(service);
-        deps.telemetry.readiness().set(service, true);
-        Ok(Self { inner, sharing: 1 })
+        Ok(Self::announce(deps, service, vec![inner]).remove(0))
     }
 
     /// `service`'s consumers on the stream of `kind`: `wanted` (durable name, filter subject),
@@ -39,12 +36,17 @@ impl Consumer {
     ) -> anyhow::Result<Vec<Self>> {
         deps.bus.ensure_streams(&deps.settings.pipeline).await?;
         let consumers = deps.bus.take_over_consumers(kind, service, wanted, &deps.settings.pipeline).await?;
-        // Every instance reports the whole service's backlog, its own partitions or not: an
-        // instance that is down still has its backlog shown by the others.
+        Ok(Self::announce(deps, service, consumers))
+    }
+
+    /// `service`'s backlog over all of `consumers` reported in `/metrics` (every instance
+    /// reports the whole service's, its own partitions or not: an instance that is down still
+    /// has its backlog shown by the others), its counters created at zero, the service ready.
+    fn announce(deps: &Deps, service: &'static str, consumers: Vec<PullConsumer>) -> Vec<Self> {
         deps.watch_consumers(service, consumers.clone());
         deps.telemetry.pipeline().touch(service);
         deps.telemetry.readiness().set(service, true);
-        Ok(consumers.into_iter().map(|inner| Self { inner, sharing: 1 }).collect())
+        consumers.into_iter().map(|inner| Self { inner, sharing: 1 }).collect()
     }
 
     /// The same consumer, run together with others in this process, `sharing` in all: it

@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use tiendo_bus::names::{consumer, STAGES};
+use tiendo_bus::connect::consumers_of;
+use tiendo_bus::names::STAGES;
 use tiendo_bus::Bus;
 use tiendo_store::sea_orm::DatabaseConnection;
 
@@ -18,15 +19,13 @@ pub async fn backlog(bus: &Bus) -> anyhow::Result<u64> {
 /// service's consumers (partitioned aggregation has one per indicator). A stage with no
 /// consumer yet is an error: its service has not started.
 pub async fn stages(bus: &Bus) -> anyhow::Result<Vec<(&'static str, u64, u64)>> {
-    use futures::TryStreamExt as _;
     let mut out = Vec::new();
     for (kind, service) in STAGES {
         let stream = bus.js.get_stream(bus.names.stream(kind)).await?;
-        let names: Vec<String> = stream.consumer_names().try_collect().await?;
         let (mut pending, mut ack_pending, mut found) = (0, 0, false);
-        for name in names.iter().filter(|n| consumer::of_service(service, n)) {
+        for name in consumers_of(&stream, service).await? {
             let mut c: tiendo_bus::async_nats::jetstream::consumer::PullConsumer =
-                stream.get_consumer(name).await.map_err(|e| anyhow::anyhow!("consumer {name}: {e}"))?;
+                stream.get_consumer(&name).await.map_err(|e| anyhow::anyhow!("consumer {name}: {e}"))?;
             let info = c.info().await?;
             pending += info.num_pending;
             ack_pending += info.num_ack_pending as u64;
