@@ -7,6 +7,11 @@
 ARG RUST_VERSION=1.95
 
 FROM rust:${RUST_VERSION}-slim-bookworm AS builder
+# make: tikv-jemalloc-sys builds jemalloc, every binary's allocator, with its own makefile
+# (the slim image has gcc but not make).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends make \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 # Release build of the six binaries only (not the tests). protox compiles proto/ in pure

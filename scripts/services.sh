@@ -28,6 +28,9 @@ wait_for_port() {
   log "nothing listens on port $1"; return 1
 }
 
+# make: tikv-jemalloc-sys builds jemalloc (every binary's allocator) with it.
+command -v make >/dev/null || { log "installing make (to build jemalloc)"; apt_install make; }
+
 if ! listening 4222; then
   command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || { log "installing nats-server"; apt_install nats-server; }
   log "starting nats-server with JetStream on 127.0.0.1:4222"
