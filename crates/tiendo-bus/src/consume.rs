@@ -15,7 +15,7 @@ use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::message::AckKind;
 use async_nats::jetstream::Message;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt as _, Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::connect::Bus;
@@ -176,13 +176,14 @@ pub async fn run<H: Handler>(
         match opened {
             Ok(messages) => {
                 pause = Duration::from_millis(100);
-                let mut chunks = messages.ready_chunks(batch_size);
+                let mut messages = messages.fuse();
                 loop {
-                    let chunk = tokio::select! {
+                    let first = tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),
-                        chunk = chunks.next() => chunk,
+                        first = messages.next() => first,
                     };
-                    let Some(chunk) = chunk else { break };
+                    let Some(first) = first else { break };
+                    let chunk = top_up(&mut messages, first, batch_size, batch_bytes, weight).await;
                     let mut batch = Vec::with_capacity(chunk.len());
                     let mut broken = false;
                     for item in chunk {
@@ -214,6 +215,50 @@ pub async fn run<H: Handler>(
         }
         pause = (pause * 2).min(Duration::from_secs(5));
     }
+}
+
+/// A batch: `first`, then what the connection has already received, up to `limit` items
+/// and `max_bytes` (by `size`; the item that crosses it is the last taken). A message stream
+/// shows only what the connection's reader has parsed, one socket read (at most 64 KiB) at a
+/// time; taking only what was ready at once gave aggregation 40–80 messages a batch while
+/// hundreds more were delivered and waiting (docs/performance.md, issue 15, change 8). So
+/// once the ready messages are taken the task yields, letting the reader run, and takes
+/// again, until a yield brings nothing new. No timer: an idle stream costs one yield.
+async fn top_up<S: Stream + Unpin>(
+    stream: &mut S,
+    first: S::Item,
+    limit: usize,
+    max_bytes: usize,
+    size: impl Fn(&S::Item) -> usize,
+) -> Vec<S::Item> {
+    let mut bytes = size(&first);
+    let mut chunk = vec![first];
+    let full = |chunk: &Vec<S::Item>, bytes: usize| chunk.len() >= limit || bytes >= max_bytes;
+    let mut yielded = false;
+    loop {
+        let before = chunk.len();
+        while !full(&chunk, bytes) {
+            match stream.next().now_or_never() {
+                Some(Some(item)) => {
+                    bytes += size(&item);
+                    chunk.push(item);
+                }
+                // Ended: hand over what is here; the caller's next poll sees the end.
+                Some(None) => return chunk,
+                None => break,
+            }
+        }
+        if full(&chunk, bytes) || (yielded && chunk.len() == before) {
+            return chunk;
+        }
+        yielded = true;
+        tokio::task::yield_now().await;
+    }
+}
+
+/// What a delivered message weighs against a batch's byte limit.
+fn weight(item: &Result<Message, impl std::error::Error>) -> usize {
+    item.as_ref().map_or(0, |m| m.payload.len())
 }
 
 /// Runs `work` while telling the server, every half `ack_wait`, that the batch is still in
@@ -306,6 +351,65 @@ mod tests {
         assert_eq!(a.of(7), 0);
         assert_eq!(a.failed(7), 1, "a message failing again after it was settled starts over");
         assert_eq!(a.of(8), 1);
+    }
+
+    /// A stream like a connection's messages: `total` items, of which `burst` are ready at a
+    /// time; the next burst is ready once the task has let others run (it wakes itself).
+    fn bursts(total: usize, burst: usize) -> impl Stream<Item = usize> + Unpin {
+        let (mut next, mut ready) = (0, burst);
+        futures::stream::poll_fn(move |cx| {
+            if next == total {
+                return std::task::Poll::Ready(None);
+            }
+            if ready == 0 {
+                ready = burst;
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            ready -= 1;
+            next += 1;
+            std::task::Poll::Ready(Some(next - 1))
+        })
+    }
+
+    #[tokio::test]
+    async fn a_batch_takes_what_the_connection_delivers_after_the_first_ready_messages() {
+        let mut s = bursts(100, 8);
+        let first = s.next().await.unwrap();
+        let batch = top_up(&mut s, first, 30, usize::MAX, |_| 1).await;
+        assert_eq!(batch, (0..30).collect::<Vec<_>>(), "more than the first burst of 8, up to the limit");
+        let first = s.next().await.unwrap();
+        assert_eq!(
+            top_up(&mut s, first, 1000, usize::MAX, |_| 1).await,
+            (30..100).collect::<Vec<_>>(),
+            "to the end of the stream"
+        );
+        assert_eq!(s.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_batch_stops_at_its_byte_limit() {
+        let mut s = bursts(100, 8);
+        let first = s.next().await.unwrap();
+        // Item i weighs i bytes: 0 + 1 + … + 10 = 55 crosses 50 at the 11th item.
+        assert_eq!(top_up(&mut s, first, 512, 50, |i| *i).await, (0..11).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_batch_stops_when_nothing_more_arrives() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        for i in 0..5 {
+            tx.send(i).unwrap();
+        }
+        let mut s = tokio_stream_of(rx);
+        let first = s.next().await.unwrap();
+        // The sender stays open: nothing more is coming, and the batch must not wait for it.
+        assert_eq!(top_up(&mut s, first, 512, usize::MAX, |_| 1).await, vec![0, 1, 2, 3, 4]);
+        drop(tx);
+    }
+
+    fn tokio_stream_of<T>(mut rx: tokio::sync::mpsc::UnboundedReceiver<T>) -> impl Stream<Item = T> + Unpin {
+        futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
     }
 
     #[test]
