@@ -1,15 +1,15 @@
 //! `tiendo`: run the pipeline, the demo, or print the trajectory table.
 
-/// jemalloc instead of the system's malloc: a third more throughput, and less fragmentation,
-/// on this workload (docs/performance.md, issue 15, change 7).
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use tiendo_settings::Settings;
 use tokio_util::sync::CancellationToken;
+
+/// jemalloc instead of the system's malloc: faster (17–29% more observations a second
+/// through the pipeline) and less fragmented (docs/performance.md, issue 15, change 7).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Parser)]
 #[command(name = "tiendo", about = "Is An Giang's digital transformation on track? Event-driven, over NATS.")]

@@ -1,14 +1,14 @@
 //! `tiendo-web`: the web pages and JSON API alone, on `http.listen`.
 
-/// jemalloc instead of the system's malloc: a third more throughput, and less fragmentation,
-/// on this workload (docs/performance.md, issue 15, change 7).
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 use clap::Parser as _;
 use tiendo_runtime::ServiceArgs;
 use tiendo_settings::Settings;
 use tokio_util::sync::CancellationToken;
+
+/// jemalloc instead of the system's malloc: faster (17–29% more observations a second
+/// through the pipeline) and less fragmented (docs/performance.md, issue 15, change 7).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
