@@ -54,6 +54,18 @@ stop() {
   fi
 }
 
+# The server outlives this script, so it must not inherit the lock or any pipe of the
+# caller's: whoever reads that pipe (a CI log) would wait for the server to exit.
+start_server() {
+  (
+    for fd in "/proc/$BASHPID/fd/"*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+    done 2>/dev/null
+    as_owner "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 start </dev/null >/dev/null
+  )
+}
+
 start() {
   local port=${1:-} version
   # Two test runs starting at once must not both run initdb.
@@ -83,15 +95,13 @@ start() {
     || die "$data was made by PostgreSQL $(cat "$data/PG_VERSION"), the installed server is $version: remove $dir"
   if ! running; then
     log "starting PostgreSQL $version on 127.0.0.1:$port (log: $dir/server.log)"
-    # The server outlives this script, so it must not inherit the lock or any pipe of the
-    # caller's: whoever reads that pipe (a CI log) would wait for the server to exit.
-    (
-      for fd in "/proc/$BASHPID/fd/"*; do
-        fd=${fd##*/}
-        if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
-      done 2>/dev/null
-      as_owner "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 start </dev/null >/dev/null
-    ) || die "pg_ctl start failed (log: $dir/server.log)"
+    # A start failed once in a full run, within a second, and passed when run again; its log
+    # went with the test's folder. So a failure shows the log's end, and is tried once more.
+    start_server || {
+      log "pg_ctl start failed; the server log ends: $(tail -n 5 "$dir/server.log" 2>/dev/null)"
+      sleep 1
+      start_server || die "pg_ctl start failed twice; the server log ends: $(tail -n 5 "$dir/server.log" 2>/dev/null)"
+    }
   fi
   local admin="postgres://postgres@127.0.0.1:$port/postgres" exists
   exists=$("$bin/psql" -w -X -Atq "$admin" -c "select 1 from pg_database where datname = 'test'") \
