@@ -149,10 +149,7 @@ impl Bus {
         // Read before the consumers: a consumer with nothing pending and nothing in hand has
         // done everything up to here, whatever its own floor says (a partition whose subject
         // has had no message for a while has its floor far back).
-        let last = match others.is_empty() {
-            true => 0,
-            false => stream.clone().info().await?.state.last_sequence,
-        };
+        let last = if others.is_empty() { 0 } else { stream.clone().info().await?.state.last_sequence };
         let mut floor: Option<u64> = None;
         for name in &others {
             let mut c: consumer::PullConsumer =
