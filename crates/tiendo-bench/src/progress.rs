@@ -156,7 +156,7 @@ pub async fn wait_done(
     mut check: impl FnMut(&mut Phases) -> anyhow::Result<()>,
 ) -> anyhow::Result<Finish> {
     let mut applied: Option<Instant> = None;
-    // What moved last (consumers' backlogs, then outbox rows and unjudged figures once the
+    // What moved last (consumers' backlogs, then outbox messages and unjudged figures once the
     // consumers are idle), and when.
     let mut last = (vec![], Instant::now());
     let mut left = (None, None);
@@ -189,7 +189,10 @@ pub async fn wait_done(
         }
         let elapsed = now.duration_since(start);
         let state = || {
-            format!("consumers: {stages:?}; outbox rows: {:?}; figures alerting has not stored: {:?}", left.0, left.1)
+            format!(
+                "consumers: {stages:?}; messages in outboxes: {:?}; figures alerting has not stored: {:?}",
+                left.0, left.1
+            )
         };
         if elapsed > limit {
             anyhow::bail!(

@@ -202,7 +202,7 @@ struct StatefulHandler<S: Stateful> {
 }
 
 impl<S: Stateful> StatefulHandler<S> {
-    /// One transaction: the items' effects and the outbox rows announcing them, together.
+    /// One transaction: the items' effects and the outbox row announcing them, together.
     /// Once it commits, its messages join `committed`, to publish.
     async fn transaction(
         &self,

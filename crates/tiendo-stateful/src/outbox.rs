@@ -1,16 +1,17 @@
 //! The outbox: the messages a change must announce are written in the same transaction as
-//! the change; after the commit they are published from memory ([`publish`]) and their rows
-//! deleted once JetStream has stored them. A crash or a failed publish between commit and
-//! delete leaves them in the table for the relay ([`relay`], [`relay_periodically`]), and
-//! their stable message ids make a second publish harmless.
+//! the change (one row per transaction); after the commit they are published from memory
+//! ([`publish`]) and the row is deleted once JetStream has stored them. A crash or a failed
+//! publish between commit and delete leaves the row for the relay ([`relay`],
+//! [`relay_periodically`]), and stable message ids make a second publish harmless.
 
 use tiendo_bus::{Bus, ContentType, Outgoing};
 use tiendo_store::outbox::{self, Row};
 use tiendo_store::sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio_util::sync::CancellationToken;
 
-/// Most messages one relay pass publishes.
-pub const RELAY_BATCH: u64 = 1024;
+/// Most transactions' rows one relay pass reads at once (each holds up to a few thousand
+/// messages).
+pub const RELAY_BATCH: u64 = 16;
 
 /// How often the outbox is relayed even when no message arrives.
 pub const RELAY_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -47,7 +48,7 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, service: &str, messages: Vec<Ou
             payload: &m.payload,
         })
         .collect();
-    let ids = outbox::enqueue(db, service, &rows).await?;
+    let ids = outbox::enqueue(db, service, &rows).await?.into_iter().collect();
     Ok(Enqueued { ids, messages })
 }
 
@@ -62,22 +63,24 @@ pub async fn publish<C: ConnectionTrait>(db: &C, bus: &Bus, enqueued: Enqueued) 
 }
 
 /// Publishes `service`'s pending messages, oldest first, until none is left. Returns how many.
+/// Each transaction's row is deleted as soon as its messages are stored, so a pass that
+/// fails half way publishes again only what it had not finished.
 pub async fn relay<C: ConnectionTrait>(db: &C, bus: &Bus, service: &str) -> anyhow::Result<usize> {
     let mut total = 0;
     loop {
-        let rows = outbox::pending(db, service, RELAY_BATCH).await?;
-        if rows.is_empty() {
+        let batches = outbox::pending(db, service, RELAY_BATCH).await?;
+        if batches.is_empty() {
             return Ok(total);
         }
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        bus.publish_all(
-            rows.into_iter().map(|r| {
-                Outgoing::new(r.subject, r.msg_id, r.payload, ContentType::from_header(Some(&r.content_type)))
-            }),
-        )
-        .await?;
-        total += ids.len();
-        outbox::delete(db, &ids).await?;
+        for batch in batches {
+            total += batch.messages.len();
+            bus.publish_all(batch.messages.into_iter().map(|m| {
+                let content_type = ContentType::from_header(Some(&m.content_type));
+                Outgoing::new(m.subject, m.msg_id, m.payload, content_type)
+            }))
+            .await?;
+            outbox::delete(db, &[batch.id]).await?;
+        }
     }
 }
 

@@ -1,20 +1,20 @@
 //! The outbox table: a service writes the messages a change must announce in the same
 //! transaction as the change, and deletes them once the bus has stored them. Publishing is
 //! the service's consumer kit's business; this module only keeps the rows.
+//!
+//! One row holds all the messages of one transaction (thousands, for a batch of
+//! observations), framed in its `body` by [`encode`]: one insert and one delete per
+//! transaction instead of one of each per message.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::entity::outbox;
 use crate::keys::any_of;
-use crate::ROWS_PER_STATEMENT;
-
-pub use crate::entity::outbox::Model as Pending;
 
 /// One message to keep until it is published.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Row<'a> {
     pub subject: &'a str,
     pub msg_id: &'a str,
@@ -22,47 +22,196 @@ pub struct Row<'a> {
     pub payload: &'a [u8],
 }
 
-/// Adds `rows` to `service`'s outbox inside the caller's transaction; returns their ids, to
-/// [`delete`] once they are published.
-pub async fn enqueue<'a, C: ConnectionTrait>(db: &C, service: &str, rows: &[Row<'a>]) -> Result<Vec<i64>, DbErr> {
-    let mut ids = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let models = chunk.iter().map(|m| outbox::ActiveModel {
-            service: Set(service.to_owned()),
-            subject: Set(m.subject.to_owned()),
-            msg_id: Set(m.msg_id.to_owned()),
-            content_type: Set(m.content_type.to_owned()),
-            payload: Set(m.payload.to_vec()),
-            ..Default::default()
-        });
-        ids.extend(outbox::Entity::insert_many(models).exec_with_returning_keys(db).await?);
-    }
-    Ok(ids)
+/// A message read back from the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub subject: String,
+    pub msg_id: String,
+    pub content_type: String,
+    pub payload: Vec<u8>,
 }
 
-/// Up to `limit` of `service`'s messages not yet published, oldest first.
+impl Message {
+    /// The message as a [`Row`], to frame it again.
+    pub fn row(&self) -> Row<'_> {
+        Row { subject: &self.subject, msg_id: &self.msg_id, content_type: &self.content_type, payload: &self.payload }
+    }
+}
+
+/// One transaction's messages, not yet published: [`delete`] `id` once they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub id: i64,
+    pub messages: Vec<Message>,
+}
+
+/// Adds `rows` to `service`'s outbox as one row, inside the caller's transaction; returns
+/// its id, to [`delete`] once the messages are published (`None`: nothing to add).
+pub async fn enqueue<C: ConnectionTrait>(db: &C, service: &str, rows: &[Row<'_>]) -> Result<Option<i64>, DbErr> {
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let count =
+        i32::try_from(rows.len()).map_err(|_| DbErr::Custom(format!("{} messages in one outbox row", rows.len())))?;
+    let batch = outbox::ActiveModel {
+        service: Set(service.to_owned()),
+        messages: Set(count),
+        body: Set(encode(rows)),
+        ..Default::default()
+    };
+    Ok(Some(outbox::Entity::insert(batch).exec(db).await?.last_insert_id))
+}
+
+/// Up to `limit` of `service`'s transactions not yet published, oldest first.
 pub async fn pending<C: ConnectionTrait>(db: &C, service: &str, limit: u64) -> Result<Vec<Pending>, DbErr> {
-    outbox::Entity::find()
+    let rows = outbox::Entity::find()
         .filter(outbox::Column::Service.eq(service))
         .order_by_asc(outbox::Column::Id)
         .limit(limit)
         .all(db)
-        .await
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            let unreadable = |e: String| DbErr::Custom(format!("outbox row {} of {service} cannot be read: {e}", r.id));
+            let messages = decode(&r.body).map_err(unreadable)?;
+            if messages.len() != r.messages as usize {
+                return Err(unreadable(format!("it holds {} messages, not {}", messages.len(), r.messages)));
+            }
+            Ok(Pending { id: r.id, messages })
+        })
+        .collect()
 }
 
 /// Messages not yet published, of every service.
 pub async fn count<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
-    outbox::Entity::find().count(db).await
+    let sum: Option<Option<i64>> = outbox::Entity::find()
+        .select_only()
+        .column_as(outbox::Column::Messages.sum(), "messages")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(sum.flatten().unwrap_or(0).max(0) as u64)
 }
 
 /// Ids deleted per statement: one bound parameter each.
 const IDS_PER_STATEMENT: usize = 4096;
 
-/// Removes published messages.
+/// Removes published transactions' rows.
 pub async fn delete<C: ConnectionTrait>(db: &C, ids: &[i64]) -> Result<(), DbErr> {
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let ids = any_of(db.get_database_backend(), outbox::Column::Id, chunk.iter().copied());
         outbox::Entity::delete_many().filter(ids).exec(db).await?;
     }
     Ok(())
+}
+
+/// The first byte of a body: the framing below. Another framing gets another number.
+const FORMAT: u8 = 1;
+
+/// Frames `rows` as one body: [`FORMAT`], then for each message its subject, message id,
+/// content type and payload, each as a little-endian `u32` length and that many bytes.
+pub fn encode(rows: &[Row<'_>]) -> Vec<u8> {
+    let size: usize =
+        rows.iter().map(|r| 16 + r.subject.len() + r.msg_id.len() + r.content_type.len() + r.payload.len()).sum();
+    let mut body = Vec::with_capacity(1 + size);
+    body.push(FORMAT);
+    for r in rows {
+        for field in [r.subject.as_bytes(), r.msg_id.as_bytes(), r.content_type.as_bytes(), r.payload] {
+            // A NATS message is far below 4 GiB: the server refuses anything over 64 MiB.
+            body.extend_from_slice(&(field.len() as u32).to_le_bytes());
+            body.extend_from_slice(field);
+        }
+    }
+    body
+}
+
+/// The messages [`encode`] framed, in order.
+pub fn decode(body: &[u8]) -> Result<Vec<Message>, String> {
+    let (format, mut rest) = body.split_first().ok_or("the body is empty")?;
+    if *format != FORMAT {
+        return Err(format!("unknown framing {format} (this build reads {FORMAT})"));
+    }
+    let text =
+        |bytes: &[u8], what: &str| String::from_utf8(bytes.to_vec()).map_err(|_| format!("a {what} is not UTF-8"));
+    let mut messages = Vec::new();
+    while !rest.is_empty() {
+        let subject = text(field(&mut rest)?, "subject")?;
+        let msg_id = text(field(&mut rest)?, "message id")?;
+        let content_type = text(field(&mut rest)?, "content type")?;
+        let payload = field(&mut rest)?.to_vec();
+        messages.push(Message { subject, msg_id, content_type, payload });
+    }
+    Ok(messages)
+}
+
+/// Takes one length-prefixed field off the front of `rest`.
+fn field<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], String> {
+    let (len, after) = rest.split_first_chunk::<4>().ok_or("the body ends inside a length")?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if after.len() < len {
+        return Err(format!("the body ends inside a field of {len} bytes"));
+    }
+    let (bytes, after) = after.split_at(len);
+    *rest = after;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows() -> Vec<Message> {
+        vec![
+            Message {
+                subject: "t.aggregates.smartphone_adults.91".into(),
+                msg_id: "agg:smartphone_adults:91:2026-10:3".into(),
+                content_type: "application/json".into(),
+                payload: br#"{"value":71.5}"#.to_vec(),
+            },
+            Message {
+                subject: "t.figures.fibre_households".into(),
+                msg_id: "fig:x".into(),
+                content_type: "application/x-protobuf".into(),
+                payload: vec![],
+            },
+            Message {
+                subject: "t.alerts.x.Xã Mỹ Hòa Hưng".into(),
+                msg_id: "".into(),
+                content_type: "application/json".into(),
+                payload: vec![0, 255, 10, 13],
+            },
+        ]
+    }
+
+    #[test]
+    fn messages_come_back_as_they_were_framed_in_order() {
+        let messages = rows();
+        let framed: Vec<Row> = messages.iter().map(Message::row).collect();
+        assert_eq!(decode(&encode(&framed)), Ok(messages));
+    }
+
+    #[test]
+    fn a_body_cut_anywhere_inside_a_message_is_refused_not_misread() {
+        let messages = rows();
+        let framed: Vec<Row> = messages.iter().map(Message::row).collect();
+        let body = encode(&framed);
+        // Cut between two messages, a body reads as the messages before the cut ([`pending`]
+        // then finds fewer than the row's count).
+        let boundaries: Vec<usize> = (0..framed.len()).map(|n| encode(&framed[..n]).len()).collect();
+        for cut in 1..body.len() {
+            let decoded = decode(&body[..cut]);
+            if let Some(n) = boundaries.iter().position(|b| *b == cut) {
+                assert_eq!(decoded.map(|m| m.len()), Ok(n));
+            } else {
+                assert!(decoded.is_err(), "a body cut at {cut} of {} was read", body.len());
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_body_or_another_framing_is_refused() {
+        assert_eq!(decode(&[]), Err("the body is empty".to_owned()));
+        assert!(decode(&[2, 0, 0, 0, 0]).unwrap_err().contains("unknown framing 2"));
+        assert_eq!(decode(&[FORMAT]), Ok(vec![]));
+    }
 }

@@ -8,8 +8,8 @@ use sea_orm::{EntityTrait, Schema};
 use sea_orm_migration::prelude::*;
 
 use super::frozen::observation;
-use super::frozen::{alert, alert_state};
-use crate::entity::{alert_event, alert_figure, figure, outbox};
+use super::frozen::{alert, alert_state, outbox};
+use crate::entity::{alert_event, alert_figure, figure};
 
 pub struct Migration;
 

@@ -10,6 +10,7 @@ mod m20261201_000001_plans;
 mod m20261202_000001_reporting;
 mod m20261203_000001_progress;
 mod m20261204_000001_notes;
+mod m20261205_000001_outbox_batches;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_reporting::Migration),
             Box::new(m20261203_000001_progress::Migration),
             Box::new(m20261204_000001_notes::Migration),
+            Box::new(m20261205_000001_outbox_batches::Migration),
         ]
     }
 }
