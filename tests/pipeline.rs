@@ -282,6 +282,56 @@ async fn stored_values_come_back_bit_for_bit(db: Db) {
     app.cleanup().await;
 }
 
+/// Alerting keeps the newest version of each figure, whatever order the versions reach it in:
+/// a version older than the stored one, or the same one again (a redelivery, a copy from the
+/// relay), is counted as a duplicate and changes nothing; within one message the newest copy
+/// of a figure wins.
+async fn alerting_keeps_the_newest_version_of_a_figure_whatever_order_versions_arrive_in(db: Db) {
+    use tiendo_bus::{ContentType, Outgoing};
+    use tiendo_proto::v1::{Aggregate, FigureBatch};
+    use tiendo_proto::Message as _;
+    use tiendo_store::entity::alert_figure;
+    use tiendo_store::sea_orm::EntityTrait;
+    let app = TestApp::spawn(db).await;
+    let figure = |unit: &str, value: f64, version: u64| Aggregate {
+        indicator: "smartphone_adults".into(),
+        org_unit: unit.into(),
+        period: "2024-06".into(),
+        value: Some(value),
+        version,
+        ..Default::default()
+    };
+    let (a, b) = (DISTRICTS[0], DISTRICTS[1]);
+    let batches = [
+        vec![figure(a, 70.0, 2), figure(b, 40.0, 1), figure(b, 45.0, 3), figure(b, 42.0, 2)],
+        vec![figure(a, 50.0, 1)],
+        vec![figure(a, 71.0, 2), figure(b, 30.0, 3)],
+    ];
+    for (n, figures) in batches.into_iter().enumerate() {
+        let subject = app.bus.names.figures("smartphone_adults");
+        let payload = FigureBatch { figures }.encode_to_vec();
+        // Each its own message id: JetStream must not be what drops the stale copies.
+        let message = Outgoing::new(subject, format!("stale-{n}"), payload, ContentType::Protobuf);
+        app.bus.publish_all([message]).await.expect("stored");
+        // One at a time, so that the later messages meet the stored versions, not the
+        // earlier copies in the same batch.
+        app.wait_idle().await;
+    }
+    for (unit, value, version) in [(a, 70.0, 2), (b, 45.0, 3)] {
+        let stored = alert_figure::Entity::find_by_id(("smartphone_adults".into(), unit.into(), "2024-06".into()))
+            .one(&app.db)
+            .await
+            .unwrap()
+            .expect("alerting stored the figure");
+        assert_eq!((stored.value, stored.version), (Some(value), version), "{unit}");
+    }
+    let judged = app.metric("tiendo_observations_accepted_total", &[("service", "alerting")]).await;
+    assert_eq!(judged, Some(2.0), "one newest version of each of the two figures");
+    let stale = app.metric("tiendo_observations_duplicate_total", &[("service", "alerting")]).await;
+    assert_eq!(stale, Some(5.0), "every other copy: two in the first message, one, then two");
+    app.cleanup().await;
+}
+
 db_matrix!(
     an_observation_reaches_the_province_rollup,
     a_district_revision_replaces_its_figure_instead_of_adding_to_it,
@@ -293,6 +343,7 @@ db_matrix!(
     the_metrics_show_the_figures_the_path_and_the_counts,
     alerting_takes_a_transactions_figures_in_one_message_per_indicator,
     stored_values_come_back_bit_for_bit,
+    alerting_keeps_the_newest_version_of_a_figure_whatever_order_versions_arrive_in,
 );
 
 /// Above the server's maximum payload the department's publish fails at once (nothing is

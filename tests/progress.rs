@@ -257,7 +257,8 @@ async fn series_for_a_batch_agree_with_the_queries_per_group(db: Db) {
             stored.push(FigureVersion { key, value, version: 1 });
         }
     }
-    alerting::store_figures(&app.db, &stored.iter().collect::<Vec<_>>()).await.unwrap();
+    let written = alerting::store_newer_figures(&app.db, &stored.iter().collect::<Vec<_>>()).await.unwrap();
+    assert_eq!(written.len(), stored.len(), "nothing was stored before: every figure is written");
     let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
     let asks = vec![
         SeriesAsk { key: unit("smartphone_adults", "89"), until: date("2025-12-31"), n: 3, first: true },

@@ -68,22 +68,18 @@ pub async fn judge_batch<C: ConnectionTrait>(
             *first = i;
         }
     }
-    let keys: Vec<&FigureKey> = newest.keys().copied().collect();
-    let stored = alerting::stored_versions(db, &keys).await?;
-    let mut fresh: Vec<usize> = newest
+    let mut newest: Vec<usize> = newest.into_values().collect();
+    newest.sort_unstable();
+    let candidates: Vec<&FigureVersion> = newest.iter().map(|&i| items[i]).collect();
+    let written = alerting::store_newer_figures(db, &candidates).await?;
+    let fresh: Vec<&FigureVersion> = newest
         .into_iter()
-        .filter(|(key, i)| stored.get(*key).is_none_or(|&v| v < items[*i].version))
-        .map(|(_, i)| i)
-        .collect();
-    fresh.sort_unstable();
-    let fresh: Vec<&FigureVersion> = fresh
-        .into_iter()
+        .filter(|&i| written.contains(&items[i].key))
         .map(|i| {
             outcomes[i] = Outcome::Judged;
             items[i]
         })
         .collect();
-    alerting::store_figures(db, &fresh).await?;
 
     let keys = keys_to_judge(db, catalog, &fresh).await?;
     let judged = judge_keys(db, catalog, judging, &keys, now).await?;

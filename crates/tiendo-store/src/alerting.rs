@@ -5,7 +5,7 @@
 //! per figure: alerting shares the database with aggregation, on SQLite one connection, and
 //! every statement it runs is time aggregation waits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{
@@ -42,57 +42,49 @@ fn percent(v: f64) -> Result<Percent, StoreError> {
     Percent::new(v).ok_or_else(|| corrupt(format!("{v} is not a percentage")))
 }
 
-/// The stored versions of those of these figures that are stored.
-pub async fn stored_versions<C: ConnectionTrait>(
+/// Stores those of these versions of figures that are newer than what is stored for their
+/// keys (or whose keys have nothing stored), in one statement per few hundred figures that
+/// both compares and writes (`ON CONFLICT … DO UPDATE … WHERE` the new version is greater,
+/// `RETURNING` the keys written); returns the keys written. A version not newer than the
+/// stored one (a redelivery, a stale copy) is left alone.
+pub async fn store_newer_figures<C: ConnectionTrait>(
     db: &C,
-    keys: &[&FigureKey],
-) -> Result<HashMap<FigureKey, u64>, StoreError> {
-    let mut out = HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let texts: Vec<[String; 3]> =
-            chunk.iter().map(|k| [k.indicator.to_string(), k.org_unit.to_string(), k.period.to_string()]).collect();
-        let rows: Vec<(String, String, String, i64)> = alert_figure::Entity::find()
-            .select_only()
-            .columns([F::Indicator, F::OrgUnit, F::Period, F::Version])
-            .filter(any_key(
-                db.get_database_backend(),
-                [F::Indicator, F::OrgUnit, F::Period],
-                texts.iter().map(|[i, u, p]| [i.as_str(), u.as_str(), p.as_str()]),
-            ))
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (i, u, p, v) in rows {
-            out.insert(parse_key(&i, &u, &p)?, v as u64);
-        }
-    }
-    Ok(out)
-}
-
-/// Stores these versions of figures, replacing what is stored for their keys.
-pub async fn store_figures<C: ConnectionTrait>(db: &C, figures: &[&FigureVersion]) -> Result<(), StoreError> {
-    let rows: Vec<alert_figure::ActiveModel> = figures
-        .iter()
-        .map(|f| alert_figure::ActiveModel {
-            indicator: Set(f.key.indicator.to_string()),
-            org_unit: Set(f.key.org_unit.to_string()),
-            period: Set(f.key.period.to_string()),
-            period_end: Set(f.key.period.end().to_string()),
-            value: Set(f.value.map(Percent::get)),
-            version: Set(f.version as i64),
-        })
-        .collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        alert_figure::Entity::insert_many(chunk.iter().cloned())
+    figures: &[&FigureVersion],
+) -> Result<HashSet<FigureKey>, StoreError> {
+    let mut written = HashSet::with_capacity(figures.len());
+    let excluded = Alias::new("excluded");
+    for chunk in figures.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(alert_figure::Entity)
+            .columns([F::Indicator, F::OrgUnit, F::Period, F::PeriodEnd, F::Value, F::Version])
             .on_conflict(
                 OnConflict::columns([F::Indicator, F::OrgUnit, F::Period])
                     .update_columns([F::PeriodEnd, F::Value, F::Version])
+                    .action_and_where(
+                        Expr::col((excluded.clone(), F::Version)).gt(Expr::col((alert_figure::Entity, F::Version))),
+                    )
                     .to_owned(),
             )
-            .exec_without_returning(db)
-            .await?;
+            .returning(Query::returning().columns([F::Indicator, F::OrgUnit, F::Period]));
+        for f in chunk {
+            insert.values_panic([
+                f.key.indicator.to_string().into(),
+                f.key.org_unit.to_string().into(),
+                f.key.period.to_string().into(),
+                f.key.period.end().to_string().into(),
+                f.value.map(Percent::get).into(),
+                (f.version as i64).into(),
+            ]);
+        }
+        let rows = db.query_all(db.get_database_backend().build(&insert)).await?;
+        for r in rows {
+            let (i, u, p): (String, String, String) =
+                (r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index(2)?);
+            written.insert(parse_key(&i, &u, &p)?);
+        }
     }
-    Ok(())
+    Ok(written)
 }
 
 /// Every unit with a stored figure of `indicator`.
