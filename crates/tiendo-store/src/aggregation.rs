@@ -19,7 +19,7 @@ use tiendo_domain::{DepartmentCode, EventId, FigureKey, Observation, Percent, Po
 use crate::entity::{figure, observation};
 use crate::error::StoreError;
 use crate::keys::{any_key, any_of};
-use crate::{parse_key, parse_time, time, ROWS_PER_STATEMENT};
+use crate::{key_texts, parse_key, parse_time, time, ROWS_PER_STATEMENT};
 
 /// Who used a (department, event id) first: the figure it reported and where it stands in
 /// publication order.
@@ -252,10 +252,6 @@ impl Work {
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
-}
-
-fn key_texts(k: &FigureKey) -> [String; 3] {
-    [k.indicator.to_string(), k.org_unit.to_string(), k.period.to_string()]
 }
 
 fn stored_figure(

@@ -25,7 +25,7 @@ use crate::entity::alert_figure::Column as F;
 use crate::entity::{alert, alert_event, alert_figure, standing};
 use crate::error::StoreError;
 use crate::keys::{any_key, array};
-use crate::{parse_key, parse_time, time, ROWS_PER_STATEMENT};
+use crate::{key_texts, parse_time, time, ROWS_PER_STATEMENT};
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -67,21 +67,26 @@ pub async fn store_newer_figures<C: ConnectionTrait>(
                     .to_owned(),
             )
             .returning(Query::returning().columns([F::Indicator, F::OrgUnit, F::Period]));
+        // The returned rows name their keys as text: found among the chunk's own keys, not
+        // parsed again.
+        let mut by_text: HashMap<[String; 3], &FigureKey> = HashMap::with_capacity(chunk.len());
         for f in chunk {
+            let [i, u, p] = key_texts(&f.key);
             insert.values_panic([
-                f.key.indicator.to_string().into(),
-                f.key.org_unit.to_string().into(),
-                f.key.period.to_string().into(),
+                i.clone().into(),
+                u.clone().into(),
+                p.clone().into(),
                 f.key.period.end().to_string().into(),
                 f.value.map(Percent::get).into(),
                 (f.version as i64).into(),
             ]);
+            by_text.insert([i, u, p], &f.key);
         }
         let rows = db.query_all(db.get_database_backend().build(&insert)).await?;
         for r in rows {
-            let (i, u, p): (String, String, String) =
-                (r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index(2)?);
-            written.insert(parse_key(&i, &u, &p)?);
+            let text: [String; 3] = [r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index(2)?];
+            let key = by_text.get(&text).ok_or_else(|| corrupt(format!("{text:?} was not in the statement")))?;
+            written.insert((*key).clone());
         }
     }
     Ok(written)

@@ -54,6 +54,11 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("time `{s}`: {e}")))
 }
 
+/// A figure's key as its three stored columns: indicator, org unit, period.
+fn key_texts(k: &FigureKey) -> [String; 3] {
+    [k.indicator.to_string(), k.org_unit.to_string(), k.period.to_string()]
+}
+
 fn parse_key(indicator: &str, org_unit: &str, period: &str) -> Result<FigureKey, StoreError> {
     let corrupt = |e: String| StoreError::Corrupt(e);
     Ok(FigureKey {

@@ -31,13 +31,6 @@ pub struct Message {
     pub payload: Vec<u8>,
 }
 
-impl Message {
-    /// The message as a [`Row`], to frame it again.
-    pub fn row(&self) -> Row<'_> {
-        Row { subject: &self.subject, msg_id: &self.msg_id, content_type: &self.content_type, payload: &self.payload }
-    }
-}
-
 /// One transaction's messages, not yet published: [`delete`] `id` once they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -160,6 +153,10 @@ fn field<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], String> {
 mod tests {
     use super::*;
 
+    fn row(m: &Message) -> Row<'_> {
+        Row { subject: &m.subject, msg_id: &m.msg_id, content_type: &m.content_type, payload: &m.payload }
+    }
+
     fn rows() -> Vec<Message> {
         vec![
             Message {
@@ -186,14 +183,14 @@ mod tests {
     #[test]
     fn messages_come_back_as_they_were_framed_in_order() {
         let messages = rows();
-        let framed: Vec<Row> = messages.iter().map(Message::row).collect();
+        let framed: Vec<Row> = messages.iter().map(row).collect();
         assert_eq!(decode(&encode(&framed)), Ok(messages));
     }
 
     #[test]
     fn a_body_cut_anywhere_inside_a_message_is_refused_not_misread() {
         let messages = rows();
-        let framed: Vec<Row> = messages.iter().map(Message::row).collect();
+        let framed: Vec<Row> = messages.iter().map(row).collect();
         let body = encode(&framed);
         // Cut between two messages, a body reads as the messages before the cut ([`pending`]
         // then finds fewer than the row's count).
