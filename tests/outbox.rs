@@ -1,7 +1,8 @@
 //! The outbox keeps one row per transaction: what a transaction enqueues is committed with
 //! it (or not at all), the relay publishes what a crash left there once and in order, and
 //! messages waiting in the table of one row per message (before
-//! m20261205_000001_outbox_batches) survive the migration both ways.
+//! m20261205_000001_outbox_batches) survive the migration both ways. A row the relay cannot
+//! read shows in `tiendo_outbox_pending_messages` (rule TiendoOutboxStuck).
 
 use std::time::Duration;
 
@@ -10,12 +11,16 @@ use sea_orm_migration::MigratorTrait;
 use tiendo_bus::{ContentType, Outgoing, StreamKind};
 use tiendo_store::migration::Migrator;
 use tiendo_store::outbox::{self, Message};
-use tiendo_store::sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement, Value};
+use tiendo_store::sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, Statement,
+    Value,
+};
 use tiendo_tests::{db_matrix, Db, TestApp};
 
 db_matrix!(
     messages_a_crash_left_in_the_outbox_are_relayed_once_in_order_and_their_rows_removed,
     messages_waiting_in_the_outbox_of_one_row_per_message_survive_the_migration_both_ways,
+    a_row_the_relay_cannot_read_shows_as_pending_messages_until_it_is_gone,
 );
 
 /// A service name no running service relays: the test's relay is the only one. (The
@@ -107,7 +112,7 @@ async fn messages_waiting_in_the_outbox_of_one_row_per_message_survive_the_migra
         .flat_map(|p| p.messages)
         .collect();
     assert_eq!(alerting, of("alerting"));
-    assert_eq!(outbox::count(&app.db).await.expect("count"), 2_500);
+    assert_eq!(outbox::count(&app.db, None).await.expect("count"), 2_500);
 
     Migrator::down(&app.db, Some(1)).await.expect("down again");
     let back = read_old(&app.db).await;
@@ -117,7 +122,56 @@ async fn messages_waiting_in_the_outbox_of_one_row_per_message_survive_the_migra
         assert!(theirs == of(service), "{service}'s messages come back in order");
     }
     Migrator::up(&app.db, None).await.expect("up again");
-    assert_eq!(outbox::count(&app.db).await.expect("count"), 2_500);
+    assert_eq!(outbox::count(&app.db, None).await.expect("count"), 2_500);
+    app.cleanup().await;
+}
+
+async fn a_row_the_relay_cannot_read_shows_as_pending_messages_until_it_is_gone(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let pending = || app.metric("tiendo_outbox_pending_messages", &[("service", "aggregation")]);
+    let wait_for = |want: f64, what: &'static str| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = pending().await;
+            if got == Some(want) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}: tiendo_outbox_pending_messages is {got:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    wait_for(0.0, "exported from the start, at 0").await;
+
+    // A row of aggregation's outbox whose body is cut short (a damaged file, a hand edit):
+    // the relay cannot publish it, or anything after it, and says how much is waiting.
+    let row = tiendo_store::entity::outbox::ActiveModel {
+        service: Set("aggregation".to_owned()),
+        messages: Set(3),
+        body: Set(vec![1, 0xff]),
+        ..Default::default()
+    };
+    let id = row.insert(&app.db).await.expect("insert the row").id;
+    wait_for(3.0, "the stuck row's messages").await;
+
+    // Meanwhile aggregation still announces what it applies: a batch publishes its own
+    // messages; only the relay of leftovers is stuck.
+    let mut province =
+        app.bus.client.subscribe(app.bus.names.aggregates("smartphone_adults", "89")).await.expect("subscribe");
+    app.publish_bytes(
+        "dic",
+        serde_json::to_vec(&tiendo_tests::counts("o1", "smartphone_adults", "883", "2024-06", 150, 200)).expect("json"),
+        None,
+        "o1",
+    )
+    .await;
+    tokio::time::timeout(Duration::from_secs(20), province.next())
+        .await
+        .expect("the province's figure is announced")
+        .expect("subscription open");
+
+    tiendo_store::entity::outbox::Entity::delete_by_id(id).exec(&app.db).await.expect("remove the row");
+    wait_for(0.0, "back to 0 once the row is gone").await;
+    app.wait_idle().await;
     app.cleanup().await;
 }
 

@@ -176,7 +176,7 @@ pub async fn wait_done(
         if let (Some(aggregation), true) = (applied, phases.all_caught_up()) {
             // The consumers say alerting is done; the tables must agree. The clock stops at
             // the consumers' reading, which the tables confirm.
-            let outbox = tiendo_store::outbox::count(db).await?;
+            let outbox = tiendo_store::outbox::count(db, None).await?;
             let unjudged = if outbox == 0 { Some(unjudged(db).await?) } else { None };
             if unjudged == Some(0) {
                 phases.judged = Some(now.duration_since(start).as_secs_f64());

@@ -181,7 +181,8 @@ impl<S: Stateful> Service for StatefulService<S> {
     async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let (bus, db) = (self.deps.bus.clone(), self.db.clone());
         let turn = outbox::Turn::default();
-        let relay = outbox::relay_periodically(db, bus, S::NAME, turn.clone(), shutdown.clone());
+        let pending = self.deps.telemetry.pipeline().outbox_pending.with_label_values(&[S::NAME]);
+        let relay = outbox::relay_periodically(db, bus, S::NAME, turn.clone(), pending, shutdown.clone());
         let mut background = vec![tokio::spawn(relay)];
         background.extend(self.tasks.into_iter().map(|task| tokio::spawn(task(shutdown.clone()))));
         let handler = StatefulHandler { deps: self.deps.clone(), db: self.db, state: self.state, outbox_turn: turn };

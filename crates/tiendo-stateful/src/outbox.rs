@@ -7,6 +7,7 @@
 use tiendo_bus::{Bus, ContentType, Outgoing};
 use tiendo_store::outbox::{self, Row};
 use tiendo_store::sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use tiendo_telemetry::prometheus::Gauge;
 use tokio_util::sync::CancellationToken;
 
 /// Most transactions' rows one relay pass reads at once (each holds up to a few thousand
@@ -92,18 +93,32 @@ pub async fn relay<C: ConnectionTrait>(db: &C, bus: &Bus, service: &str) -> anyh
 pub type Turn = std::sync::Arc<tokio::sync::RwLock<()>>;
 
 /// Relays `service`'s outbox every [`RELAY_EVERY`] until `shutdown`: picks up what a crash or
-/// a failed publish left behind. Each pass waits for `turn`.
+/// a failed publish left behind. Each pass waits for `turn`, and ends by setting `pending`
+/// (`tiendo_outbox_pending_messages`): 0 after a pass that emptied the outbox, the messages
+/// still waiting after one that failed (the bus away, a row it cannot read). Not a count
+/// after every pass: with several instances of a service, another instance's batch may be
+/// between its commit and its publish, and that is not stuck.
 pub async fn relay_periodically(
     db: DatabaseConnection,
     bus: Bus,
     service: &'static str,
     turn: Turn,
+    pending: Gauge,
     shutdown: CancellationToken,
 ) {
     loop {
         let pass = async {
             let _turn = turn.write().await;
-            relay(&db, &bus, service).await
+            let relayed = relay(&db, &bus, service).await;
+            let left = match relayed {
+                Ok(_) => Ok(0),
+                Err(_) => outbox::count(&db, Some(service)).await,
+            };
+            match left {
+                Ok(left) => pending.set(left as f64),
+                Err(e) => tracing::debug!(service, error = %e, "counting the outbox failed"),
+            }
+            relayed
         };
         if let Err(e) = pass.await {
             tracing::warn!(service, error = %e, "outbox relay failed; will retry");

@@ -75,14 +75,14 @@ pub async fn pending<C: ConnectionTrait>(db: &C, service: &str, limit: u64) -> R
         .collect()
 }
 
-/// Messages not yet published, of every service.
-pub async fn count<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
-    let sum: Option<Option<i64>> = outbox::Entity::find()
-        .select_only()
-        .column_as(outbox::Column::Messages.sum(), "messages")
-        .into_tuple()
-        .one(db)
-        .await?;
+/// Messages not yet published: of `service`, or of every service.
+pub async fn count<C: ConnectionTrait>(db: &C, service: Option<&str>) -> Result<u64, DbErr> {
+    let mut rows = outbox::Entity::find();
+    if let Some(service) = service {
+        rows = rows.filter(outbox::Column::Service.eq(service));
+    }
+    let sum: Option<Option<i64>> =
+        rows.select_only().column_as(outbox::Column::Messages.sum(), "messages").into_tuple().one(db).await?;
     Ok(sum.flatten().unwrap_or(0).max(0) as u64)
 }
 

@@ -28,6 +28,10 @@ pub struct PipelineMetrics {
     pub consumer_pending: GaugeVec,
     /// `tiendo_consumer_ack_pending_messages{service}`: delivered to the service, not yet acknowledged.
     pub consumer_ack_pending: GaugeVec,
+    /// `tiendo_outbox_pending_messages{service}`: committed to the service's outbox and still
+    /// not published after its relay's last pass failed; 0 after a pass that emptied it
+    /// (services with an outbox).
+    pub outbox_pending: GaugeVec,
     /// `tiendo_ready{check}`: 1 when the readiness check passes.
     pub ready: GaugeVec,
 }
@@ -109,6 +113,11 @@ impl PipelineMetrics {
             consumer_ack_pending: gauge(
                 "tiendo_consumer_ack_pending_messages",
                 "Messages delivered to the service's consumers and not yet acknowledged (summed).",
+                &["service"],
+            )?,
+            outbox_pending: gauge(
+                "tiendo_outbox_pending_messages",
+                "Messages in the service's outbox its relay's last pass failed to publish (0 once a pass empties it).",
                 &["service"],
             )?,
             ready: gauge("tiendo_ready", "1 when the readiness check passes, 0 when it fails.", &["check"])?,

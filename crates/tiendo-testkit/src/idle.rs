@@ -55,7 +55,7 @@ async fn wait(bus: &Bus, db: Option<&DatabaseConnection>, timeout: Duration) -> 
         // A look that fails (a consumer's info times out for a few seconds after a NATS
         // failover, the database is away) is not a quiet pass: look again until the deadline.
         let outbox = match db {
-            Some(db) => tiendo_store::outbox::count(db).await.map_err(anyhow::Error::from),
+            Some(db) => tiendo_store::outbox::count(db, None).await.map_err(anyhow::Error::from),
             None => Ok(0),
         };
         let backlog = backlog(bus).await;
