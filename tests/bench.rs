@@ -140,3 +140,110 @@ async fn the_instances_part_runs_one_two_and_four_aggregation_processes_on_postg
     assert_eq!(json["database"], "postgres");
     assert_eq!(json["failures"], serde_json::json!([]));
 }
+
+/// The processes whose parent is `pid`: (pid, name), from /proc.
+fn children_of(pid: u32) -> Vec<(u32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return vec![] };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|child| {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+            // `pid (name) state ppid …`; the name may hold spaces, so split after its `)`.
+            let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+            let ppid: u32 = rest.split(' ').nth(1)?.parse().ok()?;
+            (ppid == pid).then(|| (child, name.to_owned()))
+        })
+        .collect()
+}
+
+/// True while `pid` exists and is not a zombie (killed, but not yet reaped by its new parent).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// `tiendo bench` stopped with SIGTERM while the instances part's processes run: it kills
+/// them, drops the PostgreSQL databases and deletes the streams of its namespaces, and exits
+/// with a failure. (Ctrl-C takes the same path.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_benchmark_kills_its_processes_and_removes_its_databases_and_streams() {
+    use tokio::io::AsyncBufReadExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let postgres =
+        std::env::var("TIENDO_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let nats = std::env::var("TIENDO_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let tiendo = tiendo_tests::fleet::binary("tiendo");
+    let mut bench = tokio::process::Command::new(&tiendo)
+        .args(["bench", "--smoke", "--skip", "ceiling,single,batched,latency,scale,memory", "--instances", "1,2,4"])
+        .args(["--database-url", &postgres, "--nats-url", &nats])
+        .arg("--json")
+        .arg(dir.path().join("bench.json"))
+        .arg("--service-binaries")
+        .arg(tiendo.parent().expect("a folder"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start tiendo bench");
+    let pid = bench.id().expect("a process id");
+    let mut lines = tokio::io::BufReader::new(bench.stdout.take().expect("stdout")).lines();
+    let header = lines.next_line().await.expect("read").expect("a first line");
+    let prefix = header
+        .split("namespaces ")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix('*'))
+        .unwrap_or_else(|| panic!("the first line names the namespaces: {header}"))
+        .to_owned();
+    assert!(prefix.starts_with("bench_"), "{prefix}");
+
+    // Until an aggregation process of the part is running.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let children = loop {
+        let children = children_of(pid);
+        if children.iter().any(|(_, name)| name.starts_with("tiendo-aggregat")) {
+            break children;
+        }
+        assert!(std::time::Instant::now() < deadline, "no aggregation process started: {children:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let admin = tiendo_store::sea_orm::Database::connect(postgres.as_str()).await.expect("connect");
+    let databases = || async {
+        use tiendo_store::sea_orm::{ConnectionTrait as _, Statement};
+        let rows = admin
+            .query_all(Statement::from_string(admin.get_database_backend(), "SELECT datname FROM pg_database"))
+            .await
+            .expect("list databases");
+        rows.iter().filter_map(|r| r.try_get::<String>("", "datname").ok()).filter(|n| n.starts_with(&prefix)).count()
+    };
+    let mut nats_settings = Settings::defaults().nats;
+    nats_settings.url = nats.as_str().into();
+    let bus = tiendo_bus::Bus::connect(&nats_settings, "bench-test").await.expect("bus");
+    let streams = || async {
+        use futures::TryStreamExt as _;
+        let names: Vec<String> = bus.js.stream_names().try_collect().await.expect("list streams");
+        names.into_iter().filter(|n| n.starts_with(&prefix.to_uppercase())).count()
+    };
+    assert!(databases().await >= 1, "the run has its database");
+    assert!(streams().await >= 1, "the run has its streams");
+
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), bench.wait())
+        .await
+        .expect("the benchmark stops")
+        .expect("its status");
+    let mut rest = Vec::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        rest.push(line);
+    }
+    assert!(!status.success(), "an interrupted benchmark fails");
+    assert!(rest.iter().any(|l| l.contains("interrupted")), "it says it was interrupted: {rest:?}");
+    for (child, name) in &children {
+        assert!(!alive(*child), "{name} ({child}) still runs");
+    }
+    assert_eq!(databases().await, 0, "its databases are dropped");
+    assert_eq!(streams().await, 0, "its streams are deleted");
+    admin.close().await.ok();
+}

@@ -64,7 +64,20 @@ pub struct Measured {
 /// `tiendo bench`: runs every part, prints the table and writes the JSON file. Fails after
 /// writing them if a part failed.
 pub async fn main(settings: Settings, options: &Options, out: &mut (impl Write + Send)) -> anyhow::Result<()> {
-    let report = run(settings, options, out).await?;
+    main_until(settings, options, out, std::future::pending()).await
+}
+
+/// As [`main`], abandoned when `stop` resolves (the binary passes Ctrl-C and SIGTERM): the
+/// run in hand is dropped (its child processes are killed, its temporary folder removed),
+/// then the streams and PostgreSQL databases of this benchmark's namespaces are removed, and
+/// it fails without writing the table or the JSON file.
+pub async fn main_until(
+    settings: Settings,
+    options: &Options,
+    out: &mut (impl Write + Send),
+    stop: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let report = run(settings, options, out, stop).await?;
     writeln!(out, "\n{}", report.table())?;
     report.write_json(&options.json)?;
     writeln!(out, "figures written to {}", options.json.display())?;
@@ -77,9 +90,16 @@ pub async fn main(settings: Settings, options: &Options, out: &mut (impl Write +
     Ok(())
 }
 
-/// Runs every part of `options`, printing progress to `out`. A part that fails is recorded
-/// in [`Report::failures`] and the others still run.
-pub async fn run(settings: Settings, options: &Options, out: &mut (impl Write + Send)) -> anyhow::Result<Report> {
+/// Runs every part of `options`, printing progress to `out`, until `stop` resolves (see
+/// [`main_until`]). A part that fails is recorded in [`Report::failures`] and the others
+/// still run.
+pub async fn run(
+    settings: Settings,
+    options: &Options,
+    out: &mut (impl Write + Send),
+    stop: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<Report> {
+    let mut stop = std::pin::pin!(stop);
     let pipeline_batch = settings.pipeline.batch_size;
     let env = Environment::open(settings, options).await?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -89,18 +109,28 @@ pub async fn run(settings: Settings, options: &Options, out: &mut (impl Write + 
     report.sizes = inputs.sizes(options, pipeline_batch);
     writeln!(
         out,
-        "tiendo bench: {} run(s) of {}; NATS: {}; database: {}",
+        "tiendo bench: {} run(s) of {}; NATS: {}; database: {}; namespaces {}*",
         options.runs,
         options.parts.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
         env.nats,
-        env.database_kind().as_str()
+        env.database_kind().as_str(),
+        env.namespace_prefix(),
     )?;
     for &part in &options.parts {
         for run in 1..=options.runs {
             writeln!(out, "{} run {run}/{} …", part.name(), options.runs)?;
             out.flush()?;
             let started = Instant::now();
-            let measured = match run_once(&env, options, &inputs, part, run).await {
+            let measured = tokio::select! {
+                biased;
+                () = &mut stop => {
+                    writeln!(out, "  interrupted: removing this benchmark's streams and databases")?;
+                    let removed = env.sweep().await?;
+                    anyhow::bail!("interrupted during {} run {run}; removed {removed}", part.name());
+                }
+                measured = run_once(&env, options, &inputs, part, run) => measured,
+            };
+            let measured = match measured {
                 Ok(m) => m,
                 Err(e) => {
                     writeln!(out, "  FAILED: {e:#}")?;

@@ -29,5 +29,5 @@ async fn main() -> anyhow::Result<()> {
     tiendo_telemetry::init_tracing();
     let mut options = tiendo_bench::Options::from(cli.args);
     options.config = cli.config;
-    tiendo_bench::main(settings, &options, &mut std::io::stdout()).await
+    tiendo_bench::main_until(settings, &options, &mut std::io::stdout(), tiendo_runtime::shutdown_signal()).await
 }

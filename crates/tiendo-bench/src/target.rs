@@ -67,6 +67,49 @@ impl Environment {
         Ok(Self { base, nats, postgres_admin, stamp, _local: local })
     }
 
+    /// What the name of every namespace (subject prefix, PostgreSQL database) of this
+    /// benchmark starts with, and no other's: `bench_<time>_<process id>_`.
+    pub fn namespace_prefix(&self) -> String {
+        format!("bench_{}_", self.stamp)
+    }
+
+    /// Removes what this benchmark's namespaces left on the servers: the streams whose name
+    /// starts with [`Environment::namespace_prefix`] (upper-cased, as stream names are) and,
+    /// on PostgreSQL, the databases whose name does. For a run abandoned half way (a run that
+    /// ends closes its own namespace). Says what it removed.
+    pub async fn sweep(&self) -> anyhow::Result<String> {
+        use futures::TryStreamExt as _;
+        let prefix = self.namespace_prefix();
+        let bus = Bus::connect(&self.base.nats, "tiendo-bench").await?;
+        let names: Vec<String> = bus.js.stream_names().try_collect().await.context("listing streams")?;
+        let mut streams = 0;
+        for name in names.iter().filter(|n| n.starts_with(&prefix.to_uppercase())) {
+            bus.js.delete_stream(name).await.with_context(|| format!("deleting stream {name}"))?;
+            streams += 1;
+        }
+        let mut databases = 0;
+        if let Some(admin_url) = &self.postgres_admin {
+            use sea_orm::ConnectionTrait as _;
+            let admin = sea_orm::Database::connect(admin_url.as_str()).await?;
+            let rows = admin
+                .query_all(sea_orm::Statement::from_string(
+                    admin.get_database_backend(),
+                    "SELECT datname FROM pg_database",
+                ))
+                .await?;
+            let names: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String>("", "datname").ok()).collect();
+            for name in names.iter().filter(|n| n.starts_with(&prefix)) {
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .with_context(|| format!("dropping database {name}"))?;
+                databases += 1;
+            }
+            admin.close().await.ok();
+        }
+        Ok(format!("{streams} streams and {databases} databases"))
+    }
+
     pub fn database_kind(&self) -> DatabaseKind {
         if self.postgres_admin.is_some() {
             DatabaseKind::Postgres
@@ -103,7 +146,7 @@ impl Environment {
         tag: &str,
         country: Option<&Country>,
     ) -> anyhow::Result<Namespace> {
-        let name = format!("bench_{}_{}{tag}_{run}", self.stamp, part.name());
+        let name = format!("{}{}{tag}_{run}", self.namespace_prefix(), part.name());
         let admin = match database {
             DatabaseKind::Sqlite => None,
             DatabaseKind::Postgres => Some(self.postgres_admin.as_deref().context("PostgreSQL needs --database-url")?),

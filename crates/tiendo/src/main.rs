@@ -186,11 +186,20 @@ async fn main() -> anyhow::Result<()> {
             if let Some(config) = &cli.config {
                 command.arg("--config").arg(config);
             }
-            let status = command
-                .args(args)
-                .status()
-                .map_err(|e| anyhow::anyhow!("running {} (cargo build -p tiendo-bench): {e}", bench.display()))?;
-            std::process::exit(status.code().unwrap_or(1))
+            command.args(args);
+            let running = |e| anyhow::anyhow!("running {} (cargo build -p tiendo-bench): {e}", bench.display());
+            // In place of this process, so that Ctrl-C and SIGTERM reach the benchmark, which
+            // cleans up after itself.
+            #[cfg(unix)]
+            {
+                use std::os::unix::process::CommandExt as _;
+                Err(running(command.exec()))
+            }
+            #[cfg(not(unix))]
+            {
+                let status = command.status().map_err(running)?;
+                std::process::exit(status.code().unwrap_or(1))
+            }
         }
         Command::Migrate => {
             let db = tiendo_store::connect(&settings.database).await?;
