@@ -7,9 +7,11 @@
 pub enum StreamKind {
     /// What departments publish: `<p>.ingest.<department>`.
     Ingest,
-    /// One decoded observation each, stamped by ingest: `<p>.received.<department>`.
+    /// Decoded observations stamped by ingest, a department's batch per message (protobuf
+    /// `ReceivedBatch`): `<p>.received.<department>`.
     Received,
-    /// Observations that passed validation: `<p>.valid.<indicator>`.
+    /// Observations that passed validation, an indicator's batch per message (protobuf
+    /// `ValidBatch`): `<p>.valid.<indicator>`.
     Valid,
     /// Rejections, to the department: `<p>.rejected.<department>`.
     Rejected,
