@@ -110,10 +110,7 @@ pub async fn relay_periodically(
         let pass = async {
             let _turn = turn.write().await;
             let relayed = relay(&db, &bus, service).await;
-            let left = match relayed {
-                Ok(_) => Ok(0),
-                Err(_) => outbox::count(&db, Some(service)).await,
-            };
+            let left = if relayed.is_ok() { Ok(0) } else { outbox::count(&db, Some(service)).await };
             match left {
                 Ok(left) => pending.set(left as f64),
                 Err(e) => tracing::debug!(service, error = %e, "counting the outbox failed"),
