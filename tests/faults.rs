@@ -1,6 +1,6 @@
 //! Breaking things on purpose: the NATS server dies, the database goes away, two instances
-//! of every service race, a message keeps failing, messages arrive out of order, and the
-//! figures are rebuilt from the streams. Each time nothing is lost or counted twice.
+//! of every service race, a transaction conflicts, a message keeps failing, messages arrive
+//! out of order, and the figures are rebuilt from the streams. Each time nothing is lost or counted twice.
 
 use std::time::Duration;
 
@@ -308,6 +308,58 @@ async fn a_long_outage_then_one_transient_failure_per_message_dead_letters_nothi
         assert_eq!(dead, Some(0.0), "{service} dead-lettered healthy messages");
     }
     app.cleanup().await;
+}
+
+/// Issue 15, change 3: a transaction that fails on a conflict (another serializable
+/// transaction changed a row it writes) is tried again in place: its message is delivered
+/// once and applied, instead of going back to the stream to wait out the retry backoff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_that_conflicts_is_tried_again_in_place_and_its_message_delivered_once() {
+    use tiendo_store::sea_orm::{ConnectionTrait, Statement};
+    let mut app = TestApp::spawn(Db::Postgres).await;
+    app.publish("dic", &counts("c1", "smartphone_adults", "883", "2024-06", 100, 200)).await;
+    app.wait_idle().await;
+    assert_eq!(delivered(&app).await, 1.0);
+    let errors = database_errors(&app).await;
+
+    // Someone else's transaction holds the province's figure, which the next observation
+    // changes: aggregation's transaction waits for the row, then fails when it commits.
+    let other = tiendo_store::begin(&app.db).await.unwrap();
+    let held = other
+        .execute_unprepared(
+            "UPDATE figures SET version = version WHERE indicator = 'smartphone_adults' AND org_unit = '89' \
+             AND period = '2024-06'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(held.rows_affected(), 1, "the province's figure row is held");
+    app.publish("dic", &counts("c2", "smartphone_adults", "884", "2024-06", 50, 100)).await;
+    let waiting = Statement::from_string(
+        app.db.get_database_backend(),
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let row = app.db.query_one(waiting.clone()).await.unwrap().unwrap();
+        if row.try_get::<i64>("", "n").unwrap() > 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "aggregation never waited for the held row");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    other.commit().await.unwrap();
+
+    app.wait_idle().await;
+    let province = app.figure("smartphone_adults", "89", "2024-06").await.unwrap();
+    assert_eq!((province.sum_numerator, province.sum_denominator, province.covered), (150, 300, 2));
+    assert!(database_errors(&app).await > errors, "the conflict is counted");
+    assert_eq!(delivered(&app).await, 2.0, "each message delivered once: the conflict was tried again in place");
+    app.cleanup().await;
+}
+
+/// Messages handed to aggregation (a message handed back and delivered again counts twice).
+async fn delivered(app: &TestApp) -> f64 {
+    app.metric("tiendo_messages_received_total", &[("service", "aggregation")]).await.unwrap_or(0.0)
 }
 
 async fn database_errors(app: &TestApp) -> f64 {
