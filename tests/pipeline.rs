@@ -369,3 +369,20 @@ async fn payloads_just_below_the_servers_limit_are_processed_and_above_it_refuse
     assert_eq!(app.observations().await as usize, rows);
     app.cleanup().await;
 }
+
+/// Every PostgreSQL connection tiendo opens plans each statement for its parameters and the
+/// tables as they are now, never from a generic plan PostgreSQL cached while the tables were
+/// still empty (docs/performance.md, issue 15, change 11).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_plan_each_statement_for_the_tables_as_they_are() {
+    use tiendo_store::sea_orm::{ConnectionTrait, Statement};
+    let app = TestApp::namespace(Db::Postgres).await;
+    let show = Statement::from_string(app.db.get_database_backend(), "SHOW plan_cache_mode");
+    // Several at once, so that the pool opens more than one connection.
+    let modes = futures::future::join_all((0..4).map(|_| app.db.query_one(show.clone()))).await;
+    for mode in modes {
+        let mode: String = mode.expect("SHOW").expect("a row").try_get("", "plan_cache_mode").expect("a text");
+        assert_eq!(mode, "force_custom_plan");
+    }
+    app.cleanup().await;
+}

@@ -25,6 +25,17 @@ pub fn is_sqlite(url: &str) -> bool {
 /// few thousand rows (a batch's prefetch, `RETURNING` ids) switches threads every few rows.
 const ROW_BUFFER_SIZE: usize = 4096;
 
+/// PostgreSQL plans each statement for its parameters and the tables as they are now, never
+/// with a generic plan it cached earlier. sqlx prepares a statement once per connection, and
+/// PostgreSQL moves a prepared statement to a generic plan after five executions; in a new
+/// database that plan is made while the tables are nearly empty and have no statistics, and
+/// it stays until autovacuum analyses them (a minute or more later): aggregation's lookup of
+/// a batch's event ids then used the primary key by department alone and filtered the ids,
+/// reading every observation of the department, slower as the table grew (0.05 → 1.5 ms a
+/// lookup over a 10-second run). The price is planning at every execution, about 0.08 ms a
+/// lookup once the plans would have been right (docs/performance.md, issue 15, change 11).
+const PLAN_CACHE_MODE: (&str, &str) = ("plan_cache_mode", "force_custom_plan");
+
 /// Opens the database. SQLite gets one connection in WAL mode: it has a single writer, and
 /// one connection serialises the services' transactions instead of failing them with "busy".
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
@@ -40,6 +51,7 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
         });
     } else {
         options.max_connections(settings.max_connections.max(1));
+        options.map_sqlx_postgres_opts(|o| o.options([PLAN_CACHE_MODE]));
     }
     let db = Database::connect(options).await.with_context(|| format!("connecting to database {}", settings.url))?;
     Ok(db)
