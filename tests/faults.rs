@@ -1,6 +1,7 @@
 //! Breaking things on purpose: the NATS server dies, the database goes away, two instances
 //! of every service race, a transaction conflicts, a message keeps failing, messages arrive
-//! out of order, and the figures are rebuilt from the streams. Each time nothing is lost or counted twice.
+//! out of order, and the figures are rebuilt from the streams. Each time nothing is lost or
+//! counted twice.
 
 use std::time::Duration;
 
