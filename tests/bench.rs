@@ -209,14 +209,8 @@ async fn an_interrupted_benchmark_kills_its_processes_and_removes_its_databases_
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     let admin = tiendo_store::sea_orm::Database::connect(postgres.as_str()).await.expect("connect");
-    let databases = || async {
-        use tiendo_store::sea_orm::{ConnectionTrait as _, Statement};
-        let rows = admin
-            .query_all(Statement::from_string(admin.get_database_backend(), "SELECT datname FROM pg_database"))
-            .await
-            .expect("list databases");
-        rows.iter().filter_map(|r| r.try_get::<String>("", "datname").ok()).filter(|n| n.starts_with(&prefix)).count()
-    };
+    let databases =
+        || async { tiendo_testkit::namespace::databases_named(&admin, &prefix).await.expect("list databases").len() };
     let mut nats_settings = Settings::defaults().nats;
     nats_settings.url = nats.as_str().into();
     let bus = tiendo_bus::Bus::connect(&nats_settings, "bench-test").await.expect("bus");

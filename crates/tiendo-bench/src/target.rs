@@ -12,6 +12,7 @@ use tiendo::Up;
 use tiendo_bus::Bus;
 use tiendo_settings::Settings;
 use tiendo_store::sea_orm;
+use tiendo_testkit::namespace;
 use tiendo_testkit::nats::{self, NatsServer};
 pub use tiendo_testkit::DatabaseKind;
 use tokio::task::JoinHandle;
@@ -89,20 +90,9 @@ impl Environment {
         }
         let mut databases = 0;
         if let Some(admin_url) = &self.postgres_admin {
-            use sea_orm::ConnectionTrait as _;
             let admin = sea_orm::Database::connect(admin_url.as_str()).await?;
-            let rows = admin
-                .query_all(sea_orm::Statement::from_string(
-                    admin.get_database_backend(),
-                    "SELECT datname FROM pg_database",
-                ))
-                .await?;
-            let names: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String>("", "datname").ok()).collect();
-            for name in names.iter().filter(|n| n.starts_with(&prefix)) {
-                admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await
-                    .with_context(|| format!("dropping database {name}"))?;
+            for name in namespace::databases_named(&admin, &prefix).await? {
+                namespace::drop_database(&admin, &name).await.with_context(|| format!("dropping database {name}"))?;
                 databases += 1;
             }
             admin.close().await.ok();

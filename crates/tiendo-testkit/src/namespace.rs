@@ -104,8 +104,7 @@ impl Namespace {
         let Some((admin_url, name)) = self.postgres else { return };
         match sea_orm::Database::connect(admin_url.as_str()).await {
             Ok(admin) => {
-                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                if let Err(e) = admin.execute_unprepared(&sql).await {
+                if let Err(e) = drop_database(&admin, &name).await {
                     tracing::warn!(database = name, error = %e, "could not drop the namespace's database");
                 }
                 admin.close().await.ok();
@@ -113,6 +112,18 @@ impl Namespace {
             Err(e) => tracing::warn!(database = name, error = %e, "could not drop the namespace's database"),
         }
     }
+}
+
+/// The databases on `admin`'s PostgreSQL server whose name starts with `prefix`.
+pub async fn databases_named(admin: &DatabaseConnection, prefix: &str) -> Result<Vec<String>, sea_orm::DbErr> {
+    let sql = sea_orm::Statement::from_string(admin.get_database_backend(), "SELECT datname FROM pg_database");
+    let rows = admin.query_all(sql).await?;
+    Ok(rows.iter().filter_map(|r| r.try_get::<String>("", "datname").ok()).filter(|n| n.starts_with(prefix)).collect())
+}
+
+/// Drops database `name` on `admin`'s PostgreSQL server, closing its sessions.
+pub async fn drop_database(admin: &DatabaseConnection, name: &str) -> Result<(), sea_orm::DbErr> {
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await.map(drop)
 }
 
 /// `url` with its database name replaced by `name`, keeping any query string.
