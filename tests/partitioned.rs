@@ -307,6 +307,116 @@ async fn two_instances_owning_the_same_indicators_by_mistake_still_count_everyth
     app.cleanup().await;
 }
 
+/// A partitioned consumer takes its share of a batch's bytes (`BATCH_BYTES` ÷ the indicators
+/// its process reads) but asks the server for at least two of its largest messages: a valid
+/// message larger than the share is still delivered, handled alone, and the messages behind
+/// it follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_consumer_takes_a_message_larger_than_its_share_of_a_batch() {
+    let app = TestApp::namespace(Db::Sqlite).await;
+    let fleet = Fleet::start(&partitioned(&app.settings, 1, 1)).await;
+    // A thousand observations of one indicator (validation's largest valid message) with the
+    // longest event ids allowed, in Vietnamese (128 characters, 3 bytes each), then small
+    // messages of every indicator.
+    let row = |i: usize| -> Row {
+        let id = format!("{}{i:04}", "ế".repeat(124));
+        (id, INDICATORS[0], DISTRICTS[i % DISTRICTS.len()], MONTHS[i % 3], 1, 2)
+    };
+    let big: Vec<Row> = (0..1_000).map(row).collect();
+    let big_message = &messages(&big, big.len())[0];
+    let max = app.bus.client.server_info().max_payload;
+    assert!(big_message.to_string().len() < max, "the large message fits the server");
+    let small = rows(600, 8, 0);
+    publish_all(&app, std::slice::from_ref(big_message), "big").await;
+    publish_all(&app, &messages(&small, 20), "small").await;
+    app.wait_idle().await;
+    check(&app, &expected(&[big.clone(), small].concat())).await;
+    // The share it was larger than.
+    let stream = app.bus.js.get_stream(app.bus.names.stream(StreamKind::Valid)).await.unwrap();
+    let last = stream.clone().info().await.unwrap().state.last_sequence;
+    let mut largest = 0;
+    for seq in 1..=last {
+        largest = largest.max(stream.get_raw_message(seq).await.unwrap().payload.len());
+    }
+    let share = tiendo_bus::consume::BATCH_BYTES / tiendo_domain::Catalog::built_in().indicators().count();
+    eprintln!("the largest valid message: {largest} bytes; a consumer's share of a batch: {share}");
+    assert!(largest > share, "a valid message of {largest} bytes, over the share of {share}");
+    let accepted = counter(&fleet, service::AGGREGATION, "tiendo_observations_accepted_total").await;
+    assert!(accepted >= big.len() as f64, "{accepted} applied");
+    drop(fleet);
+    app.cleanup().await;
+}
+
+/// Records what a consumer hands over; its first batch takes 2.5 s.
+#[derive(Default)]
+struct SlowFirst {
+    batches: std::sync::Mutex<Vec<Vec<(u64, i64)>>>,
+}
+
+impl tiendo_bus::consume::Handler for SlowFirst {
+    async fn handle(&self, batch: &[tiendo_bus::consume::Delivery]) -> Vec<tiendo_bus::consume::Decision> {
+        let first = {
+            let mut batches = self.batches.lock().unwrap();
+            batches.push(batch.iter().map(|d| (d.stream_seq, d.delivered)).collect());
+            batches.len() == 1
+        };
+        if first {
+            tokio::time::sleep(Duration::from_millis(2_500)).await;
+        }
+        batch.iter().map(|_| tiendo_bus::consume::Decision::Ack).collect()
+    }
+}
+
+/// A consumer sharing its process with others hands its handler its share of a batch at a
+/// time, and tells the server that every message it took and has not yet settled is in hand:
+/// with `ack_wait` at 1 s and the first batch taking 2.5 s, the messages taken with it but
+/// handled after it are not delivered again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_keeps_in_hand_what_it_took_beyond_the_batch_it_handles() {
+    use tiendo_bus::async_nats::jetstream::consumer::{pull, AckPolicy};
+    let app = TestApp::namespace(Db::Sqlite).await;
+    app.bus.ensure_streams(&app.settings.pipeline).await.unwrap();
+    let subject = app.bus.names.valid("kept_in_hand");
+    for _ in 0..10 {
+        app.bus.js.publish(subject.clone(), vec![b'x'; 600].into()).await.unwrap().await.unwrap();
+    }
+    let stream = app.bus.js.get_stream(app.bus.names.stream(StreamKind::Valid)).await.unwrap();
+    let config = pull::Config {
+        durable_name: Some("kept-in-hand".into()),
+        filter_subject: subject,
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let consumer = stream.create_consumer(config).await.unwrap();
+    // Shared by enough consumers that its share of a batch is 1 KiB: two of these messages.
+    let sharing = tiendo_bus::consume::BATCH_BYTES / 1024;
+    let handler = SlowFirst::default();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let run =
+        tiendo_bus::consume::run(&app.bus, consumer, "test", 10 * sharing, sharing, 5, &handler, shutdown.clone());
+    let watch = async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while handler.batches.lock().unwrap().iter().map(Vec::len).sum::<usize>() < 10 {
+            assert!(Instant::now() < deadline, "every message handed over");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Time for a message delivered again to come back.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        shutdown.cancel();
+    };
+    let (ran, ()) = tokio::join!(run, watch);
+    ran.unwrap();
+    let batches = handler.batches.lock().unwrap().clone();
+    assert_eq!(batches[0].len(), 2, "a batch is the consumer's share: {batches:?}");
+    let handed: Vec<(u64, i64)> = batches.concat();
+    assert_eq!(handed.len(), 10, "each message handed over once: {batches:?}");
+    assert!(handed.iter().all(|(_, delivered)| *delivered == 1), "none delivered again: {batches:?}");
+    let mut c = stream.get_consumer::<pull::Config>("kept-in-hand").await.unwrap();
+    assert_eq!(c.info().await.unwrap().delivered.consumer_sequence, 10, "the server delivered each once");
+    app.cleanup().await;
+}
+
 db_matrix!(
     two_instances_owning_the_same_indicators_by_mistake_still_count_everything_once,
     two_partitioned_instances_each_apply_only_the_indicators_they_own,

@@ -131,24 +131,49 @@ impl Attempts {
 /// transaction over.
 pub const BATCH_BYTES: usize = 4 << 20;
 
-/// The most messages and payload bytes one consumer takes at a time: its share of
-/// `batch_size` and of [`BATCH_BYTES`] when `sharing` consumers run in one process (their
-/// batches are in memory at once); at least one message, and at least twice the server's
-/// largest payload, since a message larger than a pull request's byte limit would never be
-/// delivered.
-fn batch_limits(batch_size: usize, sharing: usize, max_payload: usize) -> (usize, usize) {
-    let sharing = sharing.max(1);
-    ((batch_size / sharing).max(1), (BATCH_BYTES / sharing).max(2 * max_payload))
+/// How much one consumer asks the server for, and takes in hand, at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Limits {
+    /// Messages in a pull request, and in a batch handed to the handler.
+    messages: usize,
+    /// Bytes in a pull request, and taken from the connection at a time: at least the
+    /// server's largest payload and [`PULL_MARGIN`], since a message larger than a pull
+    /// request's byte limit would never be delivered.
+    pull_bytes: usize,
+    /// Payload bytes in a batch handed to the handler (the message that crosses it is the
+    /// last taken, so a large message still comes alone). What the handler holds decoded is
+    /// what costs memory; what was taken beyond it waits, undecoded, for the next batch.
+    batch_bytes: usize,
 }
 
-/// Runs `handler` over `consumer` until `shutdown` is cancelled. The batch in hand is finished
-/// first, so a graceful stop leaves nothing half done. When the connection drops or the
-/// server restarts, the message stream is opened again; nothing is lost meanwhile, since
-/// whatever was delivered and not acknowledged is delivered again.
+/// Room in a pull request beyond the server's largest payload, for what the server counts
+/// besides it (the subject, the headers): a pull request must fit the largest message.
+const PULL_MARGIN: usize = 64 << 10;
+
+/// What one consumer takes at a time: its share of `batch_size` and of [`BATCH_BYTES`] when
+/// `sharing` consumers run in one process (their batches are in memory at once), at least one
+/// message. Only the pull request is raised to the server's largest payload: with eight
+/// partitioned consumers, raising their batches too held four times a shared consumer's
+/// observations decoded at once (docs/performance.md, issue 15, change 12).
+fn batch_limits(batch_size: usize, sharing: usize, max_payload: usize) -> Limits {
+    let sharing = sharing.max(1);
+    let batch_bytes = (BATCH_BYTES / sharing).max(1);
+    Limits {
+        messages: (batch_size / sharing).max(1),
+        pull_bytes: batch_bytes.max(max_payload + PULL_MARGIN),
+        batch_bytes,
+    }
+}
+
+/// Runs `handler` over `consumer` until `shutdown` is cancelled. What was taken from the
+/// connection is finished first, so a graceful stop leaves nothing half done. When the
+/// connection drops or the server restarts, the message stream is opened again; nothing is
+/// lost meanwhile, since whatever was delivered and not acknowledged is delivered again.
 ///
-/// `sharing` consumers run together in this process (a partitioned service's): each takes
-/// that share of `batch_size` messages and of [`BATCH_BYTES`] at a time, so the process holds
-/// about what one consumer would.
+/// `sharing` consumers run together in this process (a partitioned service's): each hands
+/// its handler that share of `batch_size` messages and of [`BATCH_BYTES`] at a time, so the
+/// process holds about what one consumer would decoded (and, undecoded, up to one pull
+/// request's bytes per consumer: see `Limits`).
 #[allow(clippy::too_many_arguments)]
 pub async fn run<H: Handler>(
     bus: &Bus,
@@ -160,15 +185,15 @@ pub async fn run<H: Handler>(
     handler: &H,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let (batch_size, batch_bytes) = batch_limits(batch_size, sharing, bus.client.server_info().max_payload);
+    let limits = batch_limits(batch_size, sharing, bus.client.server_info().max_payload);
     let ack_wait = consumer.info().await.map(|i| i.config.ack_wait).unwrap_or(Duration::from_secs(30));
     let mut pause = Duration::from_millis(100);
     let mut attempts = Attempts::default();
     loop {
         let opened = consumer
             .stream()
-            .max_messages_per_batch(batch_size)
-            .max_bytes_per_batch(batch_bytes)
+            .max_messages_per_batch(limits.messages)
+            .max_bytes_per_batch(limits.pull_bytes)
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
             .messages()
@@ -183,7 +208,7 @@ pub async fn run<H: Handler>(
                         first = messages.next() => first,
                     };
                     let Some(first) = first else { break };
-                    let chunk = top_up(&mut messages, first, batch_size, batch_bytes, weight).await;
+                    let chunk = top_up(&mut messages, first, limits.messages, limits.pull_bytes, weight).await;
                     let mut batch = Vec::with_capacity(chunk.len());
                     let mut broken = false;
                     for item in chunk {
@@ -195,12 +220,18 @@ pub async fn run<H: Handler>(
                             }
                         }
                     }
-                    if !batch.is_empty() {
-                        let decisions = with_progress(&batch, ack_wait, handler.handle(&batch)).await;
-                        debug_assert_eq!(decisions.len(), batch.len());
-                        for (delivery, decision) in batch.iter().zip(decisions) {
+                    // Handed over `batch_bytes` at a time; the server hears that every message
+                    // not yet settled is in hand, so none waiting its turn is delivered again.
+                    let mut start = 0;
+                    while start < batch.len() {
+                        let end = start + first_batch(&batch[start..], limits.batch_bytes, |d| d.payload().len());
+                        let decisions =
+                            with_progress(&batch[start..], ack_wait, handler.handle(&batch[start..end])).await;
+                        debug_assert_eq!(decisions.len(), end - start);
+                        for (delivery, decision) in batch[start..end].iter().zip(decisions) {
                             settle(bus, service, max_deliver, delivery, decision, handler, &mut attempts).await;
                         }
+                        start = end;
                     }
                     if broken {
                         break;
@@ -254,6 +285,19 @@ async fn top_up<S: Stream + Unpin>(
         yielded = true;
         tokio::task::yield_now().await;
     }
+}
+
+/// How many of `items` make the first batch of at most `max_bytes` (by `size`; the item that
+/// crosses it is the last taken, so there is always at least one).
+fn first_batch<T>(items: &[T], max_bytes: usize, size: impl Fn(&T) -> usize) -> usize {
+    let mut bytes = 0;
+    for (i, item) in items.iter().enumerate() {
+        bytes += size(item);
+        if bytes >= max_bytes {
+            return i + 1;
+        }
+    }
+    items.len()
 }
 
 /// What a delivered message weighs against a batch's byte limit.
@@ -413,13 +457,29 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_ends_with_the_item_that_crosses_its_bytes() {
+        let len = |s: &&str| s.len();
+        assert_eq!(first_batch(&["ab", "cd", "ef"], 4, len), 2, "exactly full");
+        assert_eq!(first_batch(&["ab", "cde", "f"], 4, len), 2, "the crossing one included");
+        assert_eq!(first_batch(&["abcdefgh", "i"], 4, len), 1, "a large item alone");
+        assert_eq!(first_batch(&["a", "b"], 4, len), 2, "all, when they fit");
+        assert_eq!(first_batch::<&str>(&[], 4, len), 0);
+    }
+
+    #[test]
     fn consumers_run_together_share_one_consumers_batch() {
         let mib = 1 << 20;
-        assert_eq!(batch_limits(512, 1, mib), (512, BATCH_BYTES));
-        assert_eq!(batch_limits(512, 2, mib), (256, BATCH_BYTES / 2));
-        assert_eq!(batch_limits(512, 8, mib), (64, 2 * mib), "never below two of the largest messages");
-        assert_eq!(batch_limits(3, 8, mib), (1, 2 * mib), "at least one message");
-        assert_eq!(batch_limits(512, 0, 8 * mib), (512, 16 * mib));
+        let limits = |messages, pull_bytes, batch_bytes| Limits { messages, pull_bytes, batch_bytes };
+        assert_eq!(batch_limits(512, 1, mib), limits(512, BATCH_BYTES, BATCH_BYTES));
+        assert_eq!(batch_limits(512, 2, mib), limits(256, BATCH_BYTES / 2, BATCH_BYTES / 2));
+        let largest = mib + PULL_MARGIN;
+        assert_eq!(
+            batch_limits(512, 8, mib),
+            limits(64, largest, BATCH_BYTES / 8),
+            "a pull request never below the largest message; a batch still its share"
+        );
+        assert_eq!(batch_limits(3, 8, mib), limits(1, largest, BATCH_BYTES / 8), "at least one message");
+        assert_eq!(batch_limits(512, 0, 8 * mib), limits(512, 8 * mib + PULL_MARGIN, BATCH_BYTES));
     }
 
     #[test]
