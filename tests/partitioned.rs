@@ -347,33 +347,35 @@ async fn a_partitioned_consumer_takes_a_message_larger_than_its_share_of_a_batch
     app.cleanup().await;
 }
 
-/// Records what a consumer hands over; its first batch takes 2.5 s.
+/// Records what a consumer hands over; its first batch takes 5 s.
 #[derive(Default)]
 struct SlowFirst {
-    batches: std::sync::Mutex<Vec<Vec<(u64, i64)>>>,
+    batches: std::sync::Mutex<Vec<Vec<u64>>>,
 }
 
 impl tiendo_bus::consume::Handler for SlowFirst {
     async fn handle(&self, batch: &[tiendo_bus::consume::Delivery]) -> Vec<tiendo_bus::consume::Decision> {
         let first = {
             let mut batches = self.batches.lock().unwrap();
-            batches.push(batch.iter().map(|d| (d.stream_seq, d.delivered)).collect());
+            batches.push(batch.iter().map(|d| d.stream_seq).collect());
             batches.len() == 1
         };
         if first {
-            tokio::time::sleep(Duration::from_millis(2_500)).await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
         }
         batch.iter().map(|_| tiendo_bus::consume::Decision::Ack).collect()
     }
 }
 
-/// A consumer sharing its process with others hands its handler its share of a batch at a
-/// time, and tells the server that every message it took and has not yet settled is in hand:
-/// with `ack_wait` at 1 s and the first batch taking 2.5 s, the messages taken with it but
-/// handled after it are not delivered again.
+/// A consumer sharing its process with others hands its handler its share of what it took at
+/// a time, and tells the server that every message it took and has not yet settled is in
+/// hand: with `ack_wait` at 2 s and the first batch taking 5 s, a pull request waiting
+/// meanwhile gets nothing delivered again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_keeps_in_hand_what_it_took_beyond_the_batch_it_handles() {
+    use futures::StreamExt;
     use tiendo_bus::async_nats::jetstream::consumer::{pull, AckPolicy};
+    use tiendo_bus::consume::{Attempts, Delivery, Hand};
     let app = TestApp::namespace(Db::Sqlite).await;
     app.bus.ensure_streams(&app.settings.pipeline).await.unwrap();
     let subject = app.bus.names.valid("kept_in_hand");
@@ -381,39 +383,34 @@ async fn a_consumer_keeps_in_hand_what_it_took_beyond_the_batch_it_handles() {
         app.bus.js.publish(subject.clone(), vec![b'x'; 600].into()).await.unwrap().await.unwrap();
     }
     let stream = app.bus.js.get_stream(app.bus.names.stream(StreamKind::Valid)).await.unwrap();
+    let ack_wait = Duration::from_secs(2);
     let config = pull::Config {
         durable_name: Some("kept-in-hand".into()),
         filter_subject: subject,
         ack_policy: AckPolicy::Explicit,
-        ack_wait: Duration::from_secs(1),
+        ack_wait,
         ..Default::default()
     };
     let consumer = stream.create_consumer(config).await.unwrap();
-    // Shared by enough consumers that its share of a batch is 1 KiB: two of these messages.
-    let sharing = tiendo_bus::consume::BATCH_BYTES / 1024;
-    let handler = SlowFirst::default();
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let run =
-        tiendo_bus::consume::run(&app.bus, consumer, "test", 10 * sharing, sharing, 5, &handler, shutdown.clone());
-    let watch = async {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while handler.batches.lock().unwrap().iter().map(Vec::len).sum::<usize>() < 10 {
-            assert!(Instant::now() < deadline, "every message handed over");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let pull = |expires| {
+        let consumer = consumer.clone();
+        async move {
+            let fetched = consumer.fetch().max_messages(10).expires(expires).messages().await.unwrap();
+            fetched.map(|m| Delivery::new(m.unwrap())).collect::<Vec<_>>().await
         }
-        // Time for a message delivered again to come back.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        shutdown.cancel();
     };
-    let (ran, ()) = tokio::join!(run, watch);
-    ran.unwrap();
+    let taken = pull(Duration::from_secs(5)).await;
+    assert_eq!(taken.len(), 10, "all ten taken at once");
+    // A second pull request waits while they are handed over: what the server delivers again
+    // comes to it.
+    let handler = SlowFirst::default();
+    let hand = Hand { bus: &app.bus, service: "test", max_deliver: 5, batch_bytes: 1024, ack_wait };
+    let mut attempts = Attempts::default();
+    let (again, ()) = tokio::join!(pull(Duration::from_secs(8)), hand.over(&taken, &handler, &mut attempts));
     let batches = handler.batches.lock().unwrap().clone();
-    assert_eq!(batches[0].len(), 2, "a batch is the consumer's share: {batches:?}");
-    let handed: Vec<(u64, i64)> = batches.concat();
-    assert_eq!(handed.len(), 10, "each message handed over once: {batches:?}");
-    assert!(handed.iter().all(|(_, delivered)| *delivered == 1), "none delivered again: {batches:?}");
-    let mut c = stream.get_consumer::<pull::Config>("kept-in-hand").await.unwrap();
-    assert_eq!(c.info().await.unwrap().delivered.consumer_sequence, 10, "the server delivered each once");
+    assert_eq!(batches.len(), 5, "batches of the share, 1 KiB: two messages each: {batches:?}");
+    let again: Vec<u64> = again.iter().map(|d| d.stream_seq).collect();
+    assert!(again.is_empty(), "nothing taken was delivered again, yet {again:?} were");
     app.cleanup().await;
 }
 

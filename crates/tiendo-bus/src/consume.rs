@@ -32,7 +32,8 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    fn new(message: Message) -> Self {
+    /// A delivered message, with its position and delivery count from its metadata.
+    pub fn new(message: Message) -> Self {
         let (stream_seq, delivered) = message.info().map(|i| (i.stream_sequence, i.delivered)).unwrap_or((0, 1));
         Self { message, stream_seq, delivered }
     }
@@ -220,19 +221,8 @@ pub async fn run<H: Handler>(
                             }
                         }
                     }
-                    // Handed over `batch_bytes` at a time; the server hears that every message
-                    // not yet settled is in hand, so none waiting its turn is delivered again.
-                    let mut start = 0;
-                    while start < batch.len() {
-                        let end = start + first_batch(&batch[start..], limits.batch_bytes, |d| d.payload().len());
-                        let decisions =
-                            with_progress(&batch[start..], ack_wait, handler.handle(&batch[start..end])).await;
-                        debug_assert_eq!(decisions.len(), end - start);
-                        for (delivery, decision) in batch[start..end].iter().zip(decisions) {
-                            settle(bus, service, max_deliver, delivery, decision, handler, &mut attempts).await;
-                        }
-                        start = end;
-                    }
+                    let hand = Hand { bus, service, max_deliver, batch_bytes: limits.batch_bytes, ack_wait };
+                    hand.over(&batch, handler, &mut attempts).await;
                     if broken {
                         break;
                     }
@@ -284,6 +274,36 @@ async fn top_up<S: Stream + Unpin>(
         }
         yielded = true;
         tokio::task::yield_now().await;
+    }
+}
+
+/// How a consumer hands what it took from the connection to its handler.
+pub struct Hand<'a> {
+    pub bus: &'a Bus,
+    pub service: &'a str,
+    pub max_deliver: i64,
+    /// Payload bytes in a batch handed to the handler (see `Limits`).
+    pub batch_bytes: usize,
+    /// The consumer's acknowledgement wait: progress is sent every half of it.
+    pub ack_wait: Duration,
+}
+
+impl Hand<'_> {
+    /// Hands `taken` (delivered messages, in order) to `handler` `batch_bytes` at a time and
+    /// settles each batch's messages by its decisions. While a batch is handled, the server
+    /// hears that every message of `taken` not yet settled is in hand, so none waiting its
+    /// turn is delivered again.
+    pub async fn over<H: Handler>(&self, taken: &[Delivery], handler: &H, attempts: &mut Attempts) {
+        let mut start = 0;
+        while start < taken.len() {
+            let end = start + first_batch(&taken[start..], self.batch_bytes, |d| d.payload().len());
+            let decisions = with_progress(&taken[start..], self.ack_wait, handler.handle(&taken[start..end])).await;
+            debug_assert_eq!(decisions.len(), end - start);
+            for (delivery, decision) in taken[start..end].iter().zip(decisions) {
+                settle(self.bus, self.service, self.max_deliver, delivery, decision, handler, attempts).await;
+            }
+            start = end;
+        }
     }
 }
 
