@@ -307,10 +307,10 @@ async fn two_instances_owning_the_same_indicators_by_mistake_still_count_everyth
     app.cleanup().await;
 }
 
-/// A partitioned consumer takes its share of a batch's bytes (`BATCH_BYTES` ÷ the indicators
-/// its process reads) but asks the server for at least two of its largest messages: a valid
-/// message larger than the share is still delivered, handled alone, and the messages behind
-/// it follow.
+/// A partitioned consumer hands over its share of a batch's bytes (`BATCH_BYTES` ÷ the
+/// indicators its process reads) but asks the server for at least its largest message: a
+/// valid message larger than the share is still delivered, handled alone, and the messages
+/// behind it follow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_consumer_takes_a_message_larger_than_its_share_of_a_batch() {
     let app = TestApp::namespace(Db::Sqlite).await;
