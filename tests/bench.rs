@@ -214,11 +214,8 @@ async fn an_interrupted_benchmark_kills_its_processes_and_removes_its_databases_
     let mut nats_settings = Settings::defaults().nats;
     nats_settings.url = nats.as_str().into();
     let bus = tiendo_bus::Bus::connect(&nats_settings, "bench-test").await.expect("bus");
-    let streams = || async {
-        use futures::TryStreamExt as _;
-        let names: Vec<String> = bus.js.stream_names().try_collect().await.expect("list streams");
-        names.into_iter().filter(|n| n.starts_with(&prefix.to_uppercase())).count()
-    };
+    let streams =
+        || async { tiendo_testkit::namespace::streams_named(&bus, &prefix).await.expect("list streams").len() };
     assert!(databases().await >= 1, "the run has its database");
     assert!(streams().await >= 1, "the run has its streams");
 

@@ -74,18 +74,15 @@ impl Environment {
         format!("bench_{}_", self.stamp)
     }
 
-    /// Removes what this benchmark's namespaces left on the servers: the streams whose name
-    /// starts with [`Environment::namespace_prefix`] (upper-cased, as stream names are) and,
-    /// on PostgreSQL, the databases whose name does. For a run abandoned half way (a run that
+    /// Removes what this benchmark's namespaces left on the servers: their streams and, on
+    /// PostgreSQL, their databases (names starting with [`Environment::namespace_prefix`]). For a run abandoned half way (a run that
     /// ends closes its own namespace). Says what it removed.
     pub async fn sweep(&self) -> anyhow::Result<String> {
-        use futures::TryStreamExt as _;
         let prefix = self.namespace_prefix();
         let bus = Bus::connect(&self.base.nats, "tiendo-bench").await?;
-        let names: Vec<String> = bus.js.stream_names().try_collect().await.context("listing streams")?;
         let mut streams = 0;
-        for name in names.iter().filter(|n| n.starts_with(&prefix.to_uppercase())) {
-            bus.js.delete_stream(name).await.with_context(|| format!("deleting stream {name}"))?;
+        for name in namespace::streams_named(&bus, &prefix).await? {
+            bus.js.delete_stream(&name).await.with_context(|| format!("deleting stream {name}"))?;
             streams += 1;
         }
         let mut databases = 0;

@@ -195,7 +195,7 @@ impl Names {
 
     /// Stream name, e.g. `TIENDO_INGEST`.
     pub fn stream(&self, kind: StreamKind) -> String {
-        format!("{}_{}", self.prefix, kind.token()).to_uppercase().replace('-', "_")
+        stream_case(&format!("{}_{}", self.prefix, kind.token()))
     }
 
     /// Every subject of a stream, e.g. `tiendo.ingest.>`: also what a subscriber to all of
@@ -257,6 +257,12 @@ impl Names {
         let rest = subject.strip_prefix(&self.prefix)?.strip_prefix(".received.")?;
         (!rest.is_empty() && !rest.contains('.')).then_some(rest)
     }
+}
+
+/// `text` as it appears in a stream name: upper-cased, `-` as `_` (a stream's name is its
+/// prefix and kind so written, see [`Names::stream`]).
+pub fn stream_case(text: &str) -> String {
+    text.to_uppercase().replace('-', "_")
 }
 
 #[cfg(test)]

@@ -114,6 +114,14 @@ impl Namespace {
     }
 }
 
+/// The streams on `bus`'s server of the namespaces whose name starts with `prefix`.
+pub async fn streams_named(bus: &Bus, prefix: &str) -> anyhow::Result<Vec<String>> {
+    use futures::TryStreamExt as _;
+    let start = tiendo_bus::names::stream_case(prefix);
+    let names: Vec<String> = bus.js.stream_names().try_collect().await.context("listing streams")?;
+    Ok(names.into_iter().filter(|n| n.starts_with(&start)).collect())
+}
+
 /// The databases on `admin`'s PostgreSQL server whose name starts with `prefix`.
 pub async fn databases_named(admin: &DatabaseConnection, prefix: &str) -> Result<Vec<String>, sea_orm::DbErr> {
     let sql = sea_orm::Statement::from_string(admin.get_database_backend(), "SELECT datname FROM pg_database");
