@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use tiendo_domain::Observation;
 use tiendo_proto::v1::{ValidBatch, ValidObservation};
 use tiendo_proto::Message as _;
 use tiendo_testkit::{NatsServer, Proxy};
@@ -316,7 +317,6 @@ async fn a_long_outage_then_one_transient_failure_per_message_dead_letters_nothi
 /// once and applied, instead of going back to the stream to wait out the retry backoff.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_that_conflicts_is_tried_again_in_place_and_its_message_delivered_once() {
-    use tiendo_store::sea_orm::{ConnectionTrait, Statement};
     let mut app = TestApp::spawn(Db::Postgres).await;
     app.publish("dic", &counts("c1", "smartphone_adults", "883", "2024-06", 100, 200)).await;
     app.wait_idle().await;
@@ -325,26 +325,10 @@ async fn a_transaction_that_conflicts_is_tried_again_in_place_and_its_message_de
 
     // Someone else's transaction holds the province's figure, which the next observation
     // changes: aggregation's transaction waits for the row, then fails when it commits.
-    let other = tiendo_store::begin(&app.db).await.unwrap();
-    let held = other
-        .execute_unprepared(
-            "UPDATE figures SET version = version WHERE indicator = 'smartphone_adults' AND org_unit = '89' \
-             AND period = '2024-06'",
-        )
-        .await
-        .unwrap();
-    assert_eq!(held.rows_affected(), 1, "the province's figure row is held");
+    let other = hold_province_figure(&app).await;
     app.publish("dic", &counts("c2", "smartphone_adults", "884", "2024-06", 50, 100)).await;
-    let waiting = Statement::from_string(
-        app.db.get_database_backend(),
-        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    );
     let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let row = app.db.query_one(waiting.clone()).await.unwrap().unwrap();
-        if row.try_get::<i64>("", "n").unwrap() > 0 {
-            break;
-        }
+    while !waits_for_a_lock(&app).await {
         assert!(tokio::time::Instant::now() < deadline, "aggregation never waited for the held row");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -356,6 +340,172 @@ async fn a_transaction_that_conflicts_is_tried_again_in_place_and_its_message_de
     assert!(database_errors(&app).await > errors, "the conflict is counted");
     assert_eq!(delivered(&app).await, 2.0, "each message delivered once: the conflict was tried again in place");
     app.cleanup().await;
+}
+
+/// Issue 15, change 13: on PostgreSQL a batch's indicators are applied in transactions of
+/// their own, at once. A row another transaction holds on one indicator's province figure
+/// holds back that indicator's observations only; those of the other indicator in the same
+/// batch are committed meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_row_of_one_indicator_does_not_hold_back_another_indicator_in_the_same_batch() {
+    let mut app = TestApp::namespace(Db::Postgres).await;
+    // The province's figure to hold, stored as aggregation would store it, before any
+    // service runs: the two messages below wait in the stream for aggregation's first pull.
+    // (Stopping a running aggregation instead left its last pull request with the server,
+    // which could deliver the first message to the stopped instance.)
+    let seed = Observation::try_from(&valid("c1", "smartphone_adults", "883", 1, 100, 200)).unwrap();
+    let tx = tiendo_store::begin_with(&app.db, tiendo_store::Isolation::RepeatableRead).await.unwrap();
+    tiendo_aggregation::apply_observations(&*tx, &tiendo_domain::Catalog::built_in(), &[&seed], chrono::Utc::now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let other = hold_province_figure(&app).await;
+    // Validation's output for two indicators, enough observations for two lanes
+    // (`LANE_ITEMS` each: the same district's figure reported again and again), the one whose
+    // row is free first (were the two ever taken in two batches, the test would pass without
+    // lanes, never fail with them).
+    app.bus.ensure_stream(tiendo_bus::StreamKind::Valid, &app.settings.pipeline).await.unwrap();
+    let per_indicator = tiendo_stateful::LANE_ITEMS as u64;
+    for (first, indicator) in [(10, "fiber_households"), (10 + per_indicator, "smartphone_adults")] {
+        let observations =
+            (first..first + per_indicator).map(|seq| valid(&format!("c{seq}"), indicator, "884", seq, 50, 100));
+        let batch = ValidBatch { observations: observations.collect() };
+        let subject = app.bus.names.valid(indicator);
+        app.bus.js.publish(subject, batch.encode_to_vec().into()).await.unwrap().await.unwrap();
+    }
+    app.restart().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while app.figure("fiber_households", "89", "2024-06").await.is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the other indicator's province figure was never written while the row was held"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let province = app.figure("smartphone_adults", "89", "2024-06").await.unwrap();
+    assert_eq!((province.sum_numerator, province.covered), (100, 1), "the held indicator waits");
+    other.commit().await.unwrap();
+    app.wait_idle().await;
+    let province = app.figure("smartphone_adults", "89", "2024-06").await.unwrap();
+    assert_eq!((province.sum_numerator, province.sum_denominator, province.covered), (150, 300, 2));
+    let fiber = app.figure("fiber_households", "89", "2024-06").await.unwrap();
+    assert_eq!((fiber.sum_numerator, fiber.sum_denominator, fiber.covered), (50, 100, 1));
+    app.cleanup().await;
+}
+
+/// Issue 15, change 13: aggregation's repeatable-read transactions do not track what they
+/// read, so every read that decides a write must be of a row the transaction writes. The one
+/// decision that used to write nothing: an observation superseded by its figure's direct
+/// observation. Here, while it is applied, another transaction takes the event id of that
+/// direct observation away from it (an earlier use of the id, arriving late) and recomputes
+/// the figure from the stored observations, which do not yet include the superseded one.
+/// Either order, one after the other, leaves the superseded observation as the figure's
+/// direct one; at once, one of the two must fail and be tried again, or it is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observation_superseded_while_its_figure_is_recomputed_elsewhere_is_not_lost() {
+    use tiendo_store::error::Fault;
+    use tiendo_store::{begin_with, Isolation};
+    let app = TestApp::namespace(Db::Postgres).await;
+    let catalog = std::sync::Arc::new(tiendo_domain::Catalog::built_in());
+    let observation = |event: &str, unit: &str, seq: u64, numerator: u64| -> Observation {
+        Observation::try_from(&valid(event, "smartphone_adults", unit, seq, numerator, 100)).unwrap()
+    };
+    let now = chrono::Utc::now();
+    // District 883's figure comes from `b` (event id `e`, ingest position 10).
+    let b = observation("e", "883", 10, 70);
+    let tx = begin_with(&app.db, Isolation::RepeatableRead).await.unwrap();
+    tiendo_aggregation::apply_observations(&*tx, &catalog, &[&b], now).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // `o` (position 7) is superseded by `b`: its transaction stays open.
+    let o = observation("f", "883", 7, 60);
+    let first = begin_with(&app.db, Isolation::RepeatableRead).await.unwrap();
+    let (outcomes, _) = tiendo_aggregation::apply_observations(&*first, &catalog, &[&o], now).await.unwrap();
+    assert_eq!(outcomes, [tiendo_aggregation::Outcome::Superseded]);
+
+    // `a` (position 3) is the first use of `e`: it takes the id, and 883's figure is
+    // recomputed from what this transaction sees stored. Tried again on a conflict, as the
+    // service does.
+    let a = observation("e", "884", 3, 50);
+    let (db, catalog2) = (app.db.clone(), catalog.clone());
+    let second = tokio::spawn(async move {
+        loop {
+            let tx = begin_with(&db, Isolation::RepeatableRead).await.unwrap();
+            let applied = tiendo_aggregation::apply_observations(&*tx, &catalog2, &[&a], now).await;
+            match applied.map_err(|e| e.fault()) {
+                Ok(_) => match tx.commit().await.map_err(|e| tiendo_store::error::fault(&e)) {
+                    Ok(()) => return,
+                    Err(Fault::Conflict) => continue,
+                    Err(f) => panic!("commit failed: {f:?}"),
+                },
+                Err(Fault::Conflict) => continue,
+                Err(f) => panic!("apply failed: {f:?}"),
+            }
+        }
+    });
+    // The second transaction has taken its snapshot: it finished, or it waits for a row the
+    // first one holds.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !second.is_finished() && !waits_for_a_lock(&app).await {
+        assert!(tokio::time::Instant::now() < deadline, "the second transaction neither finished nor waited");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    first.commit().await.unwrap();
+    tokio::time::timeout(WAIT, second).await.unwrap().unwrap();
+
+    let district = app.figure("smartphone_adults", "883", "2024-06").await.unwrap();
+    assert_eq!(
+        (district.direct_event_id.as_deref(), district.direct_numerator),
+        (Some("f"), Some(60)),
+        "883's figure is the superseded observation's, now that `b` lost its event id"
+    );
+    let other = app.figure("smartphone_adults", "884", "2024-06").await.unwrap();
+    assert_eq!(other.direct_event_id.as_deref(), Some("e"));
+    app.cleanup().await;
+}
+
+/// An observation of `dic` for 2024-06 as validation sends it, at ingest position `seq`.
+fn valid(event: &str, indicator: &str, unit: &str, seq: u64, numerator: u64, denominator: u64) -> ValidObservation {
+    ValidObservation {
+        event_id: event.into(),
+        department: "dic".into(),
+        indicator: indicator.into(),
+        org_unit: unit.into(),
+        period: "2024-06".into(),
+        value: 100.0 * numerator as f64 / denominator as f64,
+        numerator: Some(numerator),
+        denominator: Some(denominator),
+        source_seq: seq,
+        received_at: "2026-11-27T00:00:00+00:00".into(),
+        ..Default::default()
+    }
+}
+
+/// Another transaction holding the province's (89) `smartphone_adults` figure of 2024-06
+/// until it is committed.
+async fn hold_province_figure(app: &TestApp) -> tiendo_store::Transaction {
+    use tiendo_store::sea_orm::ConnectionTrait;
+    let other = tiendo_store::begin(&app.db).await.unwrap();
+    let held = other
+        .execute_unprepared(
+            "UPDATE figures SET version = version WHERE indicator = 'smartphone_adults' AND org_unit = '89' \
+             AND period = '2024-06'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(held.rows_affected(), 1, "the province's figure row is held");
+    other
+}
+
+/// Whether a transaction on the test's database waits for a lock.
+async fn waits_for_a_lock(app: &TestApp) -> bool {
+    use tiendo_store::sea_orm::{ConnectionTrait, Statement};
+    let waiting = Statement::from_string(
+        app.db.get_database_backend(),
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    );
+    let row = app.db.query_one(waiting).await.unwrap().unwrap();
+    row.try_get::<i64>("", "n").unwrap() > 0
 }
 
 /// Messages handed to aggregation (a message handed back and delivered again counts twice).

@@ -54,6 +54,11 @@ pub async fn apply<C: ConnectionTrait>(
             work.record(obs, now, false);
             let row = work.figure(db, obs.key()).await?;
             if row.direct.as_ref().is_some_and(|d| d.position > position) {
+                // Decided from this row without changing it: written back as it is, so a
+                // transaction changing it meanwhile (one that takes an event id away from
+                // its direct observation, and recomputes it from the stored observations
+                // without this one) conflicts with this one instead of both committing.
+                work.changed(row);
                 return Ok(Outcome::Superseded);
             }
             let direct = Direct {

@@ -59,11 +59,7 @@ pub type Aggregation = StatefulService<Aggregator>;
 /// Creates the streams and the service's durable consumers (taking over from those of the
 /// other mode, see [`partition`]) on `db`.
 pub async fn build(deps: Deps, db: &Database) -> anyhow::Result<Aggregation> {
-    // Partitioned, no two instances (nor two of one instance's consumers) write the same
-    // figure, and serializable transactions would fail each other over the tables they read.
-    let isolation =
-        if deps.settings.aggregation.partitioned { Isolation::RepeatableRead } else { Isolation::Serializable };
-    let aggregator = Aggregator { names: deps.bus.names.clone(), catalog: deps.catalog.clone(), isolation };
+    let aggregator = Aggregator { names: deps.bus.names.clone(), catalog: deps.catalog.clone() };
     let shares = partition::shares(&deps.bus.names, &deps.catalog, &deps.settings.aggregation)?;
     let wanted: Vec<(String, Option<String>)> = shares.iter().map(|s| (s.consumer.clone(), s.filter.clone())).collect();
     let consumers = Consumer::prepare_all(&deps, StreamKind::Valid, NAME, &wanted).await?;
@@ -78,7 +74,6 @@ pub async fn build(deps: Deps, db: &Database) -> anyhow::Result<Aggregation> {
 pub struct Aggregator {
     names: Names,
     catalog: Arc<Catalog>,
-    isolation: Isolation,
 }
 
 /// The observations of a `ValidBatch` message, each checked: a message validation could not
@@ -135,8 +130,22 @@ impl Stateful for Aggregator {
         }
     }
 
+    /// Repeatable read, in either mode: every row whose reading decides a write is a row the
+    /// transaction writes (an observation's event id and figure, each ancestor it moves, and
+    /// the figure that supersedes it, written back as it is: [`apply`]), so of two
+    /// transactions changing the same figure (two instances of the shared consumer, or
+    /// partitions owned twice by mistake) one fails and is tried again. Serializable would
+    /// also fail transactions over the index pages they only read: a batch's lanes, which
+    /// write different indicators, failed each other until they ran slower together than
+    /// one after the other (docs/performance.md, issue 15, change 13).
     fn isolation(&self) -> Isolation {
-        self.isolation
+        Isolation::RepeatableRead
+    }
+
+    /// A figure belongs to one indicator, and so do its ancestors' roll-ups: observations of
+    /// different indicators never write the same row.
+    fn lane<'a>(&self, item: &'a Observation) -> Option<&'a str> {
+        Some(item.indicator().as_str())
     }
 }
 

@@ -168,7 +168,8 @@ impl Work {
         Ok(f)
     }
 
-    /// Keeps a changed figure, to write at [`Work::flush`].
+    /// Keeps a figure to write at [`Work::flush`]: changed, or read to decide and written
+    /// back as it is (so that a concurrent change of it conflicts).
     pub fn changed(&mut self, f: UnitFigure) {
         if self.dirty_set.insert(f.key.clone()) {
             self.dirty.push(f.key.clone());

@@ -86,9 +86,8 @@ pub enum Isolation {
     #[default]
     Serializable,
     /// A snapshot: two transactions writing the same row still cannot both commit (the
-    /// loser fails and is retried), but reads are not tracked. Right for writers that own
-    /// disjoint rows (partitioned aggregation), whose every read decides a write to the same
-    /// row.
+    /// loser fails and is retried), but reads are not tracked. Right for writers whose every
+    /// read that decides a write is of a row they write too (aggregation).
     RepeatableRead,
 }
 
