@@ -155,32 +155,21 @@ async fn shuffled_delivery_gives_exactly_the_figures_of_publication_order(db: Db
     let app = TestApp::spawn(db).await;
     let story = story(3_000, 1);
     // Validation's output, as ingest numbered it, delivered to aggregation in random order.
-    let mut valid: Vec<ValidObservation> = story
+    let mut output: Vec<ValidObservation> = story
         .messages
         .iter()
         .enumerate()
         .map(|(seq, m)| {
             let o = &m[0];
+            let text = |field: &str| o[field].as_str().unwrap().to_owned();
             let (n, d) = (o["numerator"].as_u64().unwrap(), o["denominator"].as_u64().unwrap());
-            ValidObservation {
-                event_id: o["event_id"].as_str().unwrap().into(),
-                department: "dic".into(),
-                indicator: "smartphone_adults".into(),
-                org_unit: o["org_unit"].as_str().unwrap().into(),
-                period: o["period"].as_str().unwrap().into(),
-                value: 100.0 * n as f64 / d as f64,
-                numerator: Some(n),
-                denominator: Some(d),
-                source_seq: seq as u64 + 1,
-                received_at: "2026-11-27T00:00:00+00:00".into(),
-                ..Default::default()
-            }
+            valid(&text("event_id"), "smartphone_adults", &text("org_unit"), &text("period"), seq as u64 + 1, n, d)
         })
         .collect();
-    valid.shuffle(&mut rand::rngs::StdRng::seed_from_u64(99));
+    output.shuffle(&mut rand::rngs::StdRng::seed_from_u64(99));
     let subject = app.bus.names.valid("smartphone_adults");
     let mut acks = Vec::new();
-    for v in &valid {
+    for v in &output {
         let one = ValidBatch { observations: vec![v.clone()] };
         acks.push(app.bus.js.publish(subject.clone(), one.encode_to_vec().into()).await.unwrap());
     }
@@ -353,7 +342,7 @@ async fn a_held_row_of_one_indicator_does_not_hold_back_another_indicator_in_the
     // service runs: the two messages below wait in the stream for aggregation's first pull.
     // (Stopping a running aggregation instead left its last pull request with the server,
     // which could deliver the first message to the stopped instance.)
-    let seed = Observation::try_from(&valid("c1", "smartphone_adults", "883", 1, 100, 200)).unwrap();
+    let seed = Observation::try_from(&valid("c1", "smartphone_adults", "883", "2024-06", 1, 100, 200)).unwrap();
     let tx = tiendo_store::begin_with(&app.db, tiendo_store::Isolation::RepeatableRead).await.unwrap();
     tiendo_aggregation::apply_observations(&*tx, &tiendo_domain::Catalog::built_in(), &[&seed], chrono::Utc::now())
         .await
@@ -367,8 +356,8 @@ async fn a_held_row_of_one_indicator_does_not_hold_back_another_indicator_in_the
     app.bus.ensure_stream(tiendo_bus::StreamKind::Valid, &app.settings.pipeline).await.unwrap();
     let per_indicator = tiendo_stateful::LANE_ITEMS as u64;
     for (first, indicator) in [(10, "fiber_households"), (10 + per_indicator, "smartphone_adults")] {
-        let observations =
-            (first..first + per_indicator).map(|seq| valid(&format!("c{seq}"), indicator, "884", seq, 50, 100));
+        let observations = (first..first + per_indicator)
+            .map(|seq| valid(&format!("c{seq}"), indicator, "884", "2024-06", seq, 50, 100));
         let batch = ValidBatch { observations: observations.collect() };
         let subject = app.bus.names.valid(indicator);
         app.bus.js.publish(subject, batch.encode_to_vec().into()).await.unwrap().await.unwrap();
@@ -408,7 +397,7 @@ async fn an_observation_superseded_while_its_figure_is_recomputed_elsewhere_is_n
     let app = TestApp::namespace(Db::Postgres).await;
     let catalog = std::sync::Arc::new(tiendo_domain::Catalog::built_in());
     let observation = |event: &str, unit: &str, seq: u64, numerator: u64| -> Observation {
-        Observation::try_from(&valid(event, "smartphone_adults", unit, seq, numerator, 100)).unwrap()
+        Observation::try_from(&valid(event, "smartphone_adults", unit, "2024-06", seq, numerator, 100)).unwrap()
     };
     let now = chrono::Utc::now();
     // District 883's figure comes from `b` (event id `e`, ingest position 10).
@@ -464,14 +453,22 @@ async fn an_observation_superseded_while_its_figure_is_recomputed_elsewhere_is_n
     app.cleanup().await;
 }
 
-/// An observation of `dic` for 2024-06 as validation sends it, at ingest position `seq`.
-fn valid(event: &str, indicator: &str, unit: &str, seq: u64, numerator: u64, denominator: u64) -> ValidObservation {
+/// An observation of `dic` as validation sends it, at ingest position `seq`.
+fn valid(
+    event: &str,
+    indicator: &str,
+    unit: &str,
+    period: &str,
+    seq: u64,
+    numerator: u64,
+    denominator: u64,
+) -> ValidObservation {
     ValidObservation {
         event_id: event.into(),
         department: "dic".into(),
         indicator: indicator.into(),
         org_unit: unit.into(),
-        period: "2024-06".into(),
+        period: period.into(),
         value: 100.0 * numerator as f64 / denominator as f64,
         numerator: Some(numerator),
         denominator: Some(denominator),

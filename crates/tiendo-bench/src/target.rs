@@ -75,8 +75,9 @@ impl Environment {
     }
 
     /// Removes what this benchmark's namespaces left on the servers: their streams and, on
-    /// PostgreSQL, their databases (names starting with [`Environment::namespace_prefix`]). For a run abandoned half way (a run that
-    /// ends closes its own namespace). Says what it removed.
+    /// PostgreSQL, their databases (names starting with [`Environment::namespace_prefix`]).
+    /// For a run abandoned half way (a run that ends closes its own namespace). Says what it
+    /// removed.
     pub async fn sweep(&self) -> anyhow::Result<String> {
         let prefix = self.namespace_prefix();
         let bus = Bus::connect(&self.base.nats, "tiendo-bench").await?;

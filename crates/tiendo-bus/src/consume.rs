@@ -188,6 +188,7 @@ pub async fn run<H: Handler>(
 ) -> anyhow::Result<()> {
     let limits = batch_limits(batch_size, sharing, bus.client.server_info().max_payload);
     let ack_wait = consumer.info().await.map(|i| i.config.ack_wait).unwrap_or(Duration::from_secs(30));
+    let hand = Hand { bus, service, max_deliver, batch_bytes: limits.batch_bytes, ack_wait };
     let mut pause = Duration::from_millis(100);
     let mut attempts = Attempts::default();
     loop {
@@ -221,7 +222,6 @@ pub async fn run<H: Handler>(
                             }
                         }
                     }
-                    let hand = Hand { bus, service, max_deliver, batch_bytes: limits.batch_bytes, ack_wait };
                     hand.over(&batch, handler, &mut attempts).await;
                     if broken {
                         break;
