@@ -338,21 +338,59 @@ async fn a_transaction_that_conflicts_is_tried_again_in_place_and_its_message_de
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_row_of_one_indicator_does_not_hold_back_another_indicator_in_the_same_batch() {
     let mut app = TestApp::namespace(Db::Postgres).await;
-    // The province's figure to hold, stored as aggregation would store it, before any
-    // service runs: the two messages below wait in the stream for aggregation's first pull.
-    // (Stopping a running aggregation instead left its last pull request with the server,
-    // which could deliver the first message to the stopped instance.)
+    let other = two_indicators_behind_a_held_row(&app).await;
+    app.restart().await;
+    wait_for_the_free_indicator(&app).await;
+    let province = app.figure("smartphone_adults", "89", "2024-06").await.unwrap();
+    assert_eq!((province.sum_numerator, province.covered), (100, 1), "the held indicator waits");
+    other.commit().await.unwrap();
+    app.wait_idle().await;
+    check_two_indicators(&app).await;
+    app.cleanup().await;
+}
+
+/// Issue 15, change 13: the services killed with one lane of a batch committed and the other
+/// waiting. Nothing of the batch was acknowledged, so all of it comes again: the committed
+/// lane's observations are recognised by their event ids, the other's applied, and every
+/// figure is exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_a_batchs_lanes_loses_nothing_and_counts_nothing_twice() {
+    let mut app = TestApp::namespace(Db::Postgres).await;
+    let other = two_indicators_behind_a_held_row(&app).await;
+    app.restart().await;
+    wait_for_the_free_indicator(&app).await;
+    app.crash().await;
+    other.commit().await.unwrap();
+    app.restart().await;
+    app.wait_idle().await;
+    check_two_indicators(&app).await;
+    let per_indicator = tiendo_stateful::LANE_ITEMS as f64;
+    let counted = |name| app.metric(name, &[("service", "aggregation")]);
+    assert_eq!(
+        counted("tiendo_observations_duplicate_total").await,
+        Some(per_indicator),
+        "the committed lane's, again"
+    );
+    assert_eq!(counted("tiendo_observations_accepted_total").await, Some(per_indicator), "the waiting lane's");
+    app.cleanup().await;
+}
+
+/// Before any service runs: the province's `smartphone_adults` figure stored (as aggregation
+/// would store it) and held by another transaction, returned; then validation's output for two
+/// indicators waiting in the stream, enough observations for two lanes (`LANE_ITEMS` each: the
+/// same district's figure reported again and again), `fiber_households` first, whose rows are
+/// free. Aggregation, once started, takes both in its first pull. (Stopping a running
+/// aggregation instead left its last pull request with the server, which could deliver the
+/// first message to the stopped instance.) Were the two ever taken in two batches, the lanes
+/// tests would pass without lanes, never fail with them.
+async fn two_indicators_behind_a_held_row(app: &TestApp) -> tiendo_store::Transaction {
     let seed = Observation::try_from(&valid("c1", "smartphone_adults", "883", "2024-06", 1, 100, 200)).unwrap();
     let tx = tiendo_store::begin_with(&app.db, tiendo_store::Isolation::RepeatableRead).await.unwrap();
     tiendo_aggregation::apply_observations(&*tx, &tiendo_domain::Catalog::built_in(), &[&seed], chrono::Utc::now())
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let other = hold_province_figure(&app).await;
-    // Validation's output for two indicators, enough observations for two lanes
-    // (`LANE_ITEMS` each: the same district's figure reported again and again), the one whose
-    // row is free first (were the two ever taken in two batches, the test would pass without
-    // lanes, never fail with them).
+    let other = hold_province_figure(app).await;
     app.bus.ensure_stream(tiendo_bus::StreamKind::Valid, &app.settings.pipeline).await.unwrap();
     let per_indicator = tiendo_stateful::LANE_ITEMS as u64;
     for (first, indicator) in [(10, "fiber_households"), (10 + per_indicator, "smartphone_adults")] {
@@ -362,7 +400,11 @@ async fn a_held_row_of_one_indicator_does_not_hold_back_another_indicator_in_the
         let subject = app.bus.names.valid(indicator);
         app.bus.js.publish(subject, batch.encode_to_vec().into()).await.unwrap().await.unwrap();
     }
-    app.restart().await;
+    other
+}
+
+/// Waits until the free indicator's province figure is written, while the other's row is held.
+async fn wait_for_the_free_indicator(app: &TestApp) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while app.figure("fiber_households", "89", "2024-06").await.is_none() {
         assert!(
@@ -371,15 +413,16 @@ async fn a_held_row_of_one_indicator_does_not_hold_back_another_indicator_in_the
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let province = app.figure("smartphone_adults", "89", "2024-06").await.unwrap();
-    assert_eq!((province.sum_numerator, province.covered), (100, 1), "the held indicator waits");
-    other.commit().await.unwrap();
-    app.wait_idle().await;
+}
+
+/// Both indicators' province figures as [`two_indicators_behind_a_held_row`] leaves them once
+/// every observation is applied, each once.
+async fn check_two_indicators(app: &TestApp) {
     let province = app.figure("smartphone_adults", "89", "2024-06").await.unwrap();
     assert_eq!((province.sum_numerator, province.sum_denominator, province.covered), (150, 300, 2));
     let fiber = app.figure("fiber_households", "89", "2024-06").await.unwrap();
     assert_eq!((fiber.sum_numerator, fiber.sum_denominator, fiber.covered), (50, 100, 1));
-    app.cleanup().await;
+    assert_eq!(app.observations().await, 1 + 2 * tiendo_stateful::LANE_ITEMS as u64, "each event id stored once");
 }
 
 /// Issue 15, change 13: aggregation's repeatable-read transactions do not track what they
