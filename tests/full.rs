@@ -1,7 +1,7 @@
 //! Full disks and oversize input (issue 14): the JetStream store refusing messages, the
 //! database's disk full, a message larger than the server takes. A department gets a clear
 //! failure or its messages wait; nothing acknowledged is lost; the services recover by
-//! themselves when there is room again.
+//! themselves when there is room again. Also where SQLite keeps its temporary files.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -166,4 +166,25 @@ async fn a_full_database_disk_holds_messages_then_recovers_by_itself() {
     check(&app, &story).await;
     assert_eq!(dead_letters(&app).await, 0.0);
     app.cleanup().await;
+}
+
+/// Issue 15, change 14: SQLite keeps its temporary files in memory (a multi-row statement's
+/// journal spilled to a file past 64 KiB, a write per page), and its page cache holds a
+/// transaction of 5,000 observations (16 MiB, not 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keeps_its_statement_journals_in_memory_and_a_page_cache_of_16_mib() {
+    use tiendo_store::sea_orm::{ConnectionTrait, Statement};
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = tiendo_settings::Settings::defaults().database;
+    settings.url = format!("sqlite://{}?mode=rwc", dir.path().join("pragmas.db").display()).into();
+    let db = tiendo_store::connect(&settings).await.unwrap();
+    let pragma = |name: &'static str| {
+        let db = db.clone();
+        async move {
+            let row = db.query_one(Statement::from_string(db.get_database_backend(), format!("PRAGMA {name}")));
+            row.await.unwrap().unwrap().try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    assert_eq!(pragma("temp_store").await, 2, "2 is MEMORY");
+    assert_eq!(pragma("cache_size").await, -16 * 1024, "negative: KiB");
 }

@@ -25,6 +25,17 @@ pub fn is_sqlite(url: &str) -> bool {
 /// few thousand rows (a batch's prefetch, `RETURNING` ids) switches threads every few rows.
 const ROW_BUFFER_SIZE: usize = 4096;
 
+/// SQLite keeps its temporary files in memory. Inside a transaction every multi-row `INSERT`
+/// journals the pages it changes so that it alone can be undone; with temporary files on
+/// disk, the statement journal spills to a file past 64 KiB, a `pwrite` per page: 11% of the
+/// SQLite thread's time in a batched run (docs/performance.md, issue 15, change 14).
+pub const SQLITE_TEMP_STORE: (&str, &str) = ("temp_store", "memory");
+
+/// SQLite's page cache per connection, in KiB when negative: 16 MiB instead of the default
+/// 2 MiB. A transaction of 5,000 observations changes more pages than 2 MiB holds, and SQLite
+/// then writes dirty pages to the WAL before the commit, and again at the commit.
+pub const SQLITE_CACHE_SIZE: (&str, &str) = ("cache_size", "-16384");
+
 /// PostgreSQL plans each statement for its parameters and the tables as they are now, never
 /// with a generic plan it cached earlier. sqlx prepares a statement once per connection, and
 /// PostgreSQL moves a prepared statement to a generic plan after five executions; in a new
@@ -37,7 +48,9 @@ const ROW_BUFFER_SIZE: usize = 4096;
 const PLAN_CACHE_MODE: (&str, &str) = ("plan_cache_mode", "force_custom_plan");
 
 /// Opens the database. SQLite gets one connection in WAL mode: it has a single writer, and
-/// one connection serialises the services' transactions instead of failing them with "busy".
+/// one connection serialises the services' transactions instead of failing them with "busy";
+/// its temporary files in memory and a larger page cache ([`SQLITE_TEMP_STORE`],
+/// [`SQLITE_CACHE_SIZE`]).
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(settings.url.expose());
     options.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(5));
@@ -48,6 +61,8 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
                 .busy_timeout(Duration::from_secs(10))
                 .create_if_missing(true)
                 .row_buffer_size(ROW_BUFFER_SIZE)
+                .pragma(SQLITE_TEMP_STORE.0, SQLITE_TEMP_STORE.1)
+                .pragma(SQLITE_CACHE_SIZE.0, SQLITE_CACHE_SIZE.1)
         });
     } else {
         options.max_connections(settings.max_connections.max(1));
