@@ -19,6 +19,7 @@ use tiendo_domain::{DepartmentCode, EventId, FigureKey, Observation, Percent, Po
 use crate::entity::{figure, observation};
 use crate::error::StoreError;
 use crate::keys::{any_key, any_of};
+use crate::rows::Insert;
 use crate::{key_texts, parse_key, parse_time, time, ROWS_PER_STATEMENT};
 
 /// Who used a (department, event id) first: the figure it reported and where it stands in
@@ -205,9 +206,9 @@ impl Work {
                 keys.iter().filter_map(|k| known.get(k).cloned().flatten()).collect()
             };
         self.inserted_set.clear();
+        let insert = Insert::<observation::Entity>::new(db.get_database_backend(), None);
         for chunk in models(&std::mem::take(&mut self.inserted), &self.observations).chunks(ROWS_PER_STATEMENT) {
-            let rows = chunk.iter().cloned().map(|m| m.into_active_model().reset_all());
-            observation::Entity::insert_many(rows).exec_without_returning(db).await?;
+            insert.execute(db, chunk).await?;
         }
         for m in models(&std::mem::take(&mut self.replaced), &self.observations) {
             m.into_active_model().reset_all().update(db).await?;
@@ -221,31 +222,27 @@ impl Work {
         self.flush_observations(db).await?;
         let dirty: Vec<figure::Model> =
             std::mem::take(&mut self.dirty).iter().filter_map(|k| self.figures.get(k)).map(figure_row).collect();
+        let upsert = OnConflict::columns([Indicator, OrgUnit, Period])
+            .update_columns([
+                PeriodEnd,
+                DirectValue,
+                DirectNumerator,
+                DirectDenominator,
+                DirectEventId,
+                DirectDepartment,
+                DirectSeq,
+                DirectIndex,
+                SumNumerator,
+                SumDenominator,
+                Covered,
+                ValueOnly,
+                Version,
+                UpdatedAt,
+            ])
+            .to_owned();
+        let insert = Insert::<figure::Entity>::new(db.get_database_backend(), Some(upsert));
         for chunk in dirty.chunks(ROWS_PER_STATEMENT) {
-            let rows = chunk.iter().cloned().map(|m| m.into_active_model().reset_all());
-            figure::Entity::insert_many(rows)
-                .on_conflict(
-                    OnConflict::columns([Indicator, OrgUnit, Period])
-                        .update_columns([
-                            PeriodEnd,
-                            DirectValue,
-                            DirectNumerator,
-                            DirectDenominator,
-                            DirectEventId,
-                            DirectDepartment,
-                            DirectSeq,
-                            DirectIndex,
-                            SumNumerator,
-                            SumDenominator,
-                            Covered,
-                            ValueOnly,
-                            Version,
-                            UpdatedAt,
-                        ])
-                        .to_owned(),
-                )
-                .exec_without_returning(db)
-                .await?;
+            insert.execute(db, chunk).await?;
         }
         Ok(())
     }

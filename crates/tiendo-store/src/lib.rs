@@ -18,6 +18,7 @@
 //! - [`views`]: what else the web pages read: figures over time, notes, alerts and their history.
 //! - [`entity`]: one module per table.
 //! - [`keys`]: looking rows up by a batch of keys (one array parameter on PostgreSQL).
+//! - [`rows`]: multi-row `INSERT`s written straight from models.
 //! - [`migration`]: timestamped migrations, each with up and down.
 
 pub mod aggregation;
@@ -29,6 +30,7 @@ pub mod keys;
 pub mod migration;
 pub mod outbox;
 pub mod reporting;
+pub mod rows;
 pub mod status;
 pub mod views;
 
