@@ -153,6 +153,21 @@ mod tests {
         }
     }
 
+    /// `Insert`'s text and values for `models` are exactly what `insert_many` builds.
+    fn same_as_insert_many<E: EntityTrait>(backend: DbBackend, models: &[E::Model], on_conflict: Option<OnConflict>)
+    where
+        E::Model: IntoActiveModel<E::ActiveModel> + Clone,
+    {
+        let mut theirs = E::insert_many(models.iter().map(|m| m.clone().into_active_model().reset_all()));
+        if let Some(on_conflict) = on_conflict.clone() {
+            theirs = theirs.on_conflict(on_conflict);
+        }
+        let theirs = theirs.build(backend);
+        let ours = Insert::<E>::new(backend, on_conflict);
+        assert_eq!(ours.sql(models.len()), theirs.sql);
+        assert_eq!(Some(ours.values(models)), theirs.values.map(|v| v.0));
+    }
+
     /// For any number of rows, on both databases, with and without a conflict clause, the
     /// statement and its values are exactly what sea-orm's `insert_many` builds from the
     /// same models.
@@ -161,22 +176,9 @@ mod tests {
         for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
             for rows in [1, 2, 3, 17, 256] {
                 let figures: Vec<_> = (0..rows).map(figure).collect();
-                let theirs =
-                    figure::Entity::insert_many(figures.iter().map(|m| m.clone().into_active_model().reset_all()))
-                        .on_conflict(upsert())
-                        .build(backend);
-                let ours = Insert::<figure::Entity>::new(backend, Some(upsert()));
-                assert_eq!(ours.sql(rows), theirs.sql);
-                assert_eq!(Some(ours.values(&figures)), theirs.values.map(|v| v.0));
-
+                same_as_insert_many::<figure::Entity>(backend, &figures, Some(upsert()));
                 let observations: Vec<_> = (0..rows).map(observation).collect();
-                let theirs = observation::Entity::insert_many(
-                    observations.iter().map(|m| m.clone().into_active_model().reset_all()),
-                )
-                .build(backend);
-                let ours = Insert::<observation::Entity>::new(backend, None);
-                assert_eq!(ours.sql(rows), theirs.sql);
-                assert_eq!(Some(ours.values(&observations)), theirs.values.map(|v| v.0));
+                same_as_insert_many::<observation::Entity>(backend, &observations, None);
             }
         }
     }
