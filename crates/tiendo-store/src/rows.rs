@@ -4,7 +4,7 @@
 //! value to write the statement and copies it into its list of parameters: for a chunk of 256
 //! figures, 4,352 values handled three times. That was about 40% of aggregation's own work
 //! per observation on SQLite, done while the one connection waits (docs/performance.md,
-//! issue 15, change 15). Here sea-query writes the statement for one row once per shape; the
+//! issue 15, change 15). Here sea-query writes the statement for one row once per flush; the
 //! rows' placeholders are repeated from it, and each value is read from its model once.
 
 use std::fmt::Write as _;
