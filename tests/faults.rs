@@ -556,3 +556,20 @@ async fn delivered(app: &TestApp) -> f64 {
 async fn database_errors(app: &TestApp) -> f64 {
     app.metric("tiendo_database_errors_total", &[("service", "aggregation")]).await.unwrap_or(0.0)
 }
+
+/// Every service creates the streams as it starts, and a deployment starts its processes at
+/// once (tests/processes.rs): a stream another process is creating at the same moment is
+/// found, not a failure ("subjects overlap with an existing stream", which once kept ingest
+/// from starting).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_starting_at_once_all_find_the_streams_whichever_created_them() {
+    for _ in 0..40 {
+        let app = TestApp::namespace_with(Db::Sqlite, |_| {}).await;
+        let connecting = (0..6).map(|_| tiendo_bus::Bus::connect(&app.settings.nats, "tiendo-test-racer"));
+        let buses: Vec<_> = futures::future::join_all(connecting).await.into_iter().map(|b| b.unwrap()).collect();
+        let ensured = futures::future::join_all(buses.iter().map(|b| b.ensure_streams(&app.settings.pipeline))).await;
+        let failed: Vec<String> = ensured.into_iter().filter_map(|r| r.err().map(|e| format!("{e:#}"))).collect();
+        assert!(failed.is_empty(), "{} of 6 failed: {failed:?}", failed.len());
+        app.cleanup().await;
+    }
+}

@@ -85,8 +85,16 @@ impl Bus {
             num_replicas: self.replicas,
             ..Default::default()
         };
-        let mut stream =
-            self.js.get_or_create_stream(config).await.with_context(|| format!("creating stream {name}"))?;
+        let mut stream = match self.js.get_or_create_stream(config).await {
+            Ok(stream) => stream,
+            // Every service creates the streams as it starts. When another process creates
+            // this one between our look-up and our create, JetStream refuses ours ("subjects
+            // overlap with an existing stream"): looked up again, it is there.
+            Err(create) => match self.js.get_stream(&name).await {
+                Ok(stream) => stream,
+                Err(_) => return Err(create).with_context(|| format!("creating stream {name}")),
+            },
+        };
         let found = stream.cached_info().config.clone();
         if found.num_replicas.max(1) < self.replicas {
             tracing::info!(stream = %name, from = found.num_replicas, to = self.replicas, "raising the stream's replicas");
