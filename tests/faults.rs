@@ -564,7 +564,7 @@ async fn database_errors(app: &TestApp) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn services_starting_at_once_all_find_the_streams_whichever_created_them() {
     for _ in 0..40 {
-        let app = TestApp::namespace_with(Db::Sqlite, |_| {}).await;
+        let app = TestApp::namespace(Db::Sqlite).await;
         let connecting = (0..6).map(|_| tiendo_bus::Bus::connect(&app.settings.nats, "tiendo-test-racer"));
         let buses: Vec<_> = futures::future::join_all(connecting).await.into_iter().map(|b| b.unwrap()).collect();
         let ensured = futures::future::join_all(buses.iter().map(|b| b.ensure_streams(&app.settings.pipeline))).await;
