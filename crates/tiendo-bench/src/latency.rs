@@ -192,6 +192,11 @@ async fn measure(ns: &Namespace, options: &Options, country: &Country) -> anyhow
         to_alert.latencies.len(),
         flips.len()
     )];
+    notes.push(format!(
+        "slowest to the province: {}; slowest to the alert: {} (published how long after the first observation)",
+        slowest(&to_aggregate, start, SLOWEST),
+        slowest(&to_alert.latencies, start, SLOWEST)
+    ));
     if to_alert.wrong_state > 0 {
         notes.push(format!(
             "{} alert(s) had the opposite state of the flip they carry the value of",
@@ -241,13 +246,14 @@ async fn wait_for_versions(
 }
 
 /// For each observation, from its publish to the first province aggregate covering its rank.
-fn aggregate_latencies(seen: &[((String, u64), Instant)], ranks: &[Vec<Instant>]) -> Vec<Duration> {
+fn aggregate_latencies(seen: &[((String, u64), Instant)], ranks: &[Vec<Instant>]) -> Vec<Latency> {
     let mut covered = vec![0usize; ranks.len()];
     let mut out = vec![];
     for ((indicator, version), at) in seen {
         let Some(i) = (0..ranks.len()).find(|i| workload::indicator(*i) == *indicator) else { continue };
         while covered[i] < (*version as usize).min(ranks[i].len()) {
-            out.push(at.saturating_duration_since(ranks[i][covered[i]]));
+            let sent = ranks[i][covered[i]];
+            out.push(Latency { sent, took: at.saturating_duration_since(sent) });
             covered[i] += 1;
         }
     }
@@ -271,7 +277,7 @@ struct AlertSeen {
 #[derive(Debug, Default)]
 struct AlertMatch {
     /// From each flip's publish to its alert's first copy.
-    latencies: Vec<Duration>,
+    latencies: Vec<Latency>,
     /// Alerts whose state was the opposite of their flip's.
     wrong_state: usize,
     /// Copies of an alert already seen.
@@ -294,9 +300,36 @@ fn alert_latencies(seen: &[(AlertSeen, Instant)], flips: &HashMap<(String, u64),
         if alert.firing != *behind {
             m.wrong_state += 1;
         }
-        m.latencies.push(at.saturating_duration_since(*sent));
+        m.latencies.push(Latency { sent: *sent, took: at.saturating_duration_since(*sent) });
     }
     m
+}
+
+/// One observation's way: when it was published and how long until it was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Latency {
+    sent: Instant,
+    took: Duration,
+}
+
+/// How many of the slowest samples a run's notes name.
+const SLOWEST: usize = 5;
+
+/// The `n` slowest samples, slowest first, each with how far into the run (from `start`) it
+/// was published: a tail that gathers in one moment (the services' first second, a periodic
+/// task) reads differently from one spread over the run.
+fn slowest(samples: &[Latency], start: Instant, n: usize) -> String {
+    let mut worst: Vec<&Latency> = samples.iter().collect();
+    worst.sort_by(|a, b| b.took.cmp(&a.took));
+    worst
+        .iter()
+        .take(n)
+        .map(|l| {
+            let at = l.sent.saturating_duration_since(start).as_secs_f64();
+            format!("{:.1} ms at {at:.2} s", l.took.as_secs_f64() * 1000.0)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// p50, p99 and max, in milliseconds.
@@ -309,8 +342,8 @@ struct Percentiles {
 
 impl Percentiles {
     /// Nearest-rank percentiles; zeros for no sample.
-    fn of(samples: &[Duration]) -> Self {
-        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    fn of(samples: &[Latency]) -> Self {
+        let mut ms: Vec<f64> = samples.iter().map(|l| l.took.as_secs_f64() * 1000.0).collect();
         ms.sort_by(f64::total_cmp);
         let rank = |q: f64| ms.get(((q * ms.len() as f64).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0.0);
         Self { p50: rank(0.50), p99: rank(0.99), max: ms.last().copied().unwrap_or(0.0) }
@@ -332,7 +365,8 @@ mod tests {
         let flips: HashMap<(String, u64), (Instant, bool)> =
             [(("c1".to_owned(), 10), (t0, true)), (("c1".to_owned(), 12), (t0, true))].into();
         let m = alert_latencies(&[seen(10, 5), seen(12, 7), seen(12, 9)], &flips);
-        assert_eq!(m.latencies, vec![Duration::from_millis(5), Duration::from_millis(7)]);
+        let took: Vec<Duration> = m.latencies.iter().map(|l| l.took).collect();
+        assert_eq!(took, vec![Duration::from_millis(5), Duration::from_millis(7)]);
         assert_eq!(m.copies, 1);
     }
 
@@ -359,14 +393,27 @@ mod tests {
         let ms = |n| t0 + Duration::from_millis(n);
         let ranks = vec![vec![ms(0), ms(1), ms(2)]];
         let seen = vec![((workload::indicator(0), 2), ms(10)), ((workload::indicator(0), 3), ms(12))];
-        let got: Vec<u128> = aggregate_latencies(&seen, &ranks).iter().map(|d| d.as_millis()).collect();
+        let got: Vec<u128> = aggregate_latencies(&seen, &ranks).iter().map(|l| l.took.as_millis()).collect();
         assert_eq!(got, vec![10, 9, 10]);
     }
 
     #[test]
     fn percentiles_use_the_nearest_rank() {
-        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        let t0 = Instant::now();
+        let samples: Vec<Latency> = (1..=100).map(|ms| Latency { sent: t0, took: Duration::from_millis(ms) }).collect();
         let p = Percentiles::of(&samples);
         assert_eq!((p.p50, p.p99, p.max), (50.0, 99.0, 100.0));
+    }
+
+    #[test]
+    fn the_slowest_samples_are_named_slowest_first_with_when_they_were_published() {
+        let t0 = Instant::now();
+        let at = |sent_ms: u64, took_ms: u64| Latency {
+            sent: t0 + Duration::from_millis(sent_ms),
+            took: Duration::from_millis(took_ms),
+        };
+        let samples = [at(0, 10), at(250, 90), at(1500, 40), at(2000, 5)];
+        assert_eq!(slowest(&samples, t0, 2), "90.0 ms at 0.25 s, 40.0 ms at 1.50 s");
+        assert_eq!(slowest(&[], t0, 2), "");
     }
 }
