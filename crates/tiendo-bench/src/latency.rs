@@ -320,7 +320,7 @@ const SLOWEST: usize = 5;
 /// task) reads differently from one spread over the run.
 fn slowest(samples: &[Latency], start: Instant, n: usize) -> String {
     let mut worst: Vec<&Latency> = samples.iter().collect();
-    worst.sort_by(|a, b| b.took.cmp(&a.took));
+    worst.sort_by_key(|l| std::cmp::Reverse(l.took));
     worst
         .iter()
         .take(n)
