@@ -164,51 +164,88 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// `tiendo bench --smoke` running the instances part alone on the tests' PostgreSQL, with its
+/// stdout piped; on the shared test NATS server, or on a private one of its own when `nats` is
+/// `None`.
+struct Running {
+    bench: tokio::process::Child,
+    pid: u32,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    /// What every namespace (database, streams) of the run starts with.
+    prefix: String,
+    postgres: String,
+}
+
+impl Running {
+    async fn start(dir: &tempfile::TempDir, nats: Option<&str>) -> Running {
+        use tokio::io::AsyncBufReadExt as _;
+        let postgres = std::env::var("TIENDO_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let tiendo = tiendo_tests::fleet::binary("tiendo");
+        let mut command = tokio::process::Command::new(&tiendo);
+        command
+            .args(["bench", "--smoke", "--skip", "ceiling,single,batched,latency,scale,memory", "--instances", "1,2,4"])
+            .args(["--database-url", &postgres]);
+        if let Some(nats) = nats {
+            command.args(["--nats-url", nats]);
+        }
+        command
+            .arg("--json")
+            .arg(dir.path().join("bench.json"))
+            .arg("--service-binaries")
+            .arg(tiendo.parent().expect("a folder"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let mut bench = tiendo_testkit::child::dies_with_parent(&mut command).spawn().expect("start tiendo bench");
+        let pid = bench.id().expect("a process id");
+        let mut lines = tokio::io::BufReader::new(bench.stdout.take().expect("stdout")).lines();
+        let header = lines.next_line().await.expect("read").expect("a first line");
+        let prefix = header
+            .split("namespaces ")
+            .nth(1)
+            .and_then(|rest| rest.strip_suffix('*'))
+            .unwrap_or_else(|| panic!("the first line names the namespaces: {header}"))
+            .to_owned();
+        assert!(prefix.starts_with("bench_"), "{prefix}");
+        Running { bench, pid, lines, prefix, postgres }
+    }
+
+    /// Its child processes, once one of them is an aggregation process of the part.
+    async fn children_once_aggregation_runs(&self) -> Vec<(u32, String)> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let children = children_of(self.pid);
+            if children.iter().any(|(_, name)| name.starts_with("tiendo-aggregat")) {
+                return children;
+            }
+            assert!(std::time::Instant::now() < deadline, "no aggregation process started: {children:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends `signal` (`-TERM`, `-KILL`) and waits for the benchmark to exit.
+    async fn signal_and_wait(&mut self, signal: &str) -> std::process::ExitStatus {
+        let sent = std::process::Command::new("kill").args([signal, &self.pid.to_string()]).status().expect("kill");
+        assert!(sent.success());
+        tokio::time::timeout(std::time::Duration::from_secs(60), self.bench.wait())
+            .await
+            .expect("the benchmark stops")
+            .expect("its status")
+    }
+}
+
 /// `tiendo bench` stopped with SIGTERM while the instances part's processes run: it kills
 /// them, drops the PostgreSQL databases and deletes the streams of its namespaces, and exits
 /// with a failure. (Ctrl-C takes the same path.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_benchmark_kills_its_processes_and_removes_its_databases_and_streams() {
-    use tokio::io::AsyncBufReadExt as _;
     let dir = tempfile::tempdir().unwrap();
-    let postgres =
-        std::env::var("TIENDO_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let nats = std::env::var("TIENDO_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
-    let tiendo = tiendo_tests::fleet::binary("tiendo");
-    let mut bench = tokio::process::Command::new(&tiendo)
-        .args(["bench", "--smoke", "--skip", "ceiling,single,batched,latency,scale,memory", "--instances", "1,2,4"])
-        .args(["--database-url", &postgres, "--nats-url", &nats])
-        .arg("--json")
-        .arg(dir.path().join("bench.json"))
-        .arg("--service-binaries")
-        .arg(tiendo.parent().expect("a folder"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start tiendo bench");
-    let pid = bench.id().expect("a process id");
-    let mut lines = tokio::io::BufReader::new(bench.stdout.take().expect("stdout")).lines();
-    let header = lines.next_line().await.expect("read").expect("a first line");
-    let prefix = header
-        .split("namespaces ")
-        .nth(1)
-        .and_then(|rest| rest.strip_suffix('*'))
-        .unwrap_or_else(|| panic!("the first line names the namespaces: {header}"))
-        .to_owned();
-    assert!(prefix.starts_with("bench_"), "{prefix}");
-
-    // Until an aggregation process of the part is running.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let children = loop {
-        let children = children_of(pid);
-        if children.iter().any(|(_, name)| name.starts_with("tiendo-aggregat")) {
-            break children;
-        }
-        assert!(std::time::Instant::now() < deadline, "no aggregation process started: {children:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
-    let admin = tiendo_store::sea_orm::Database::connect(postgres.as_str()).await.expect("connect");
+    let mut running = Running::start(&dir, Some(&nats)).await;
+    let children = running.children_once_aggregation_runs().await;
+    let admin = tiendo_store::sea_orm::Database::connect(running.postgres.as_str()).await.expect("connect");
+    let prefix = running.prefix.clone();
     let databases =
         || async { tiendo_testkit::namespace::databases_named(&admin, &prefix).await.expect("list databases").len() };
     let mut nats_settings = Settings::defaults().nats;
@@ -219,14 +256,9 @@ async fn an_interrupted_benchmark_kills_its_processes_and_removes_its_databases_
     assert!(databases().await >= 1, "the run has its database");
     assert!(streams().await >= 1, "the run has its streams");
 
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
-    assert!(killed.success());
-    let status = tokio::time::timeout(std::time::Duration::from_secs(60), bench.wait())
-        .await
-        .expect("the benchmark stops")
-        .expect("its status");
+    let status = running.signal_and_wait("-TERM").await;
     let mut rest = Vec::new();
-    while let Ok(Some(line)) = lines.next_line().await {
+    while let Ok(Some(line)) = running.lines.next_line().await {
         rest.push(line);
     }
     assert!(!status.success(), "an interrupted benchmark fails");
@@ -237,4 +269,35 @@ async fn an_interrupted_benchmark_kills_its_processes_and_removes_its_databases_
     assert_eq!(databases().await, 0, "its databases are dropped");
     assert_eq!(streams().await, 0, "its streams are deleted");
     admin.close().await.ok();
+}
+
+/// `tiendo bench` killed with SIGKILL, which it cannot catch or clean up after: the processes
+/// it started, its private nats-server and the instances part's service processes, die with
+/// it instead of running on. (Its PostgreSQL databases stay; the test drops them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_benchmark_killed_with_sigkill_takes_the_processes_it_started_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut running = Running::start(&dir, None).await;
+    running.children_once_aggregation_runs().await;
+    // Read again just before the kill: a service process may have ended with its run since.
+    let children = children_of(running.pid);
+    let names: Vec<&str> = children.iter().map(|(_, name)| name.as_str()).collect();
+    assert!(names.contains(&"nats-server"), "the benchmark runs its own nats-server: {names:?}");
+
+    let status = running.signal_and_wait("-KILL").await;
+    assert!(!status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while children.iter().any(|(child, _)| alive(*child)) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let left: Vec<_> = children.iter().filter(|(child, _)| alive(*child)).collect();
+    let admin = tiendo_store::sea_orm::Database::connect(running.postgres.as_str()).await.expect("connect");
+    for name in tiendo_testkit::namespace::databases_named(&admin, &running.prefix).await.expect("list databases") {
+        tiendo_testkit::namespace::drop_database(&admin, &name).await.expect("drop a database the run left");
+    }
+    admin.close().await.ok();
+    for (child, _) in &left {
+        let _ = std::process::Command::new("kill").args(["-KILL", &child.to_string()]).status();
+    }
+    assert!(left.is_empty(), "still running 10 s after the benchmark was killed: {left:?}");
 }

@@ -67,14 +67,14 @@ impl Fleet {
     /// instance, or the same one in another mode), replacing a process of that name.
     pub fn spawn_as(&mut self, name: &'static str, service: &'static str, settings: Settings) {
         let addr = free_port();
-        let child = Command::new(binary(&format!("tiendo-{service}")))
+        let mut command = Command::new(binary(&format!("tiendo-{service}")));
+        command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "warn")
             .envs(tiendo_testkit::child::env(&settings, addr))
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start a service binary");
+            .kill_on_drop(true);
+        let child = tiendo_testkit::child::dies_with_parent(&mut command).spawn().expect("start a service binary");
         self.running.insert(name, Process { child, addr, service, settings });
     }
 

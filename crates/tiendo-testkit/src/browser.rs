@@ -34,13 +34,13 @@ impl Browser {
             );
         }
         let port = crate::free_port();
-        let driver = Command::new(CHROMEDRIVER)
+        let mut command = Command::new(CHROMEDRIVER);
+        command
             .arg(format!("--port={port}"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting chromedriver")?;
+            .kill_on_drop(true);
+        let driver = crate::child::dies_with_parent(&mut command).spawn().context("starting chromedriver")?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {

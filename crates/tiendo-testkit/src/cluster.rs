@@ -134,7 +134,8 @@ impl NatsCluster {
             .map(|(_, n)| format!("nats://127.0.0.1:{}", n.route_port))
             .collect();
         let node = &self.nodes[i];
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .args(["-js", "-a", "127.0.0.1", "-p", &node.port.to_string(), "-n", &node.name])
             .args(["--cluster_name", &self.name])
             .args(["--cluster", &format!("nats://127.0.0.1:{}", node.route_port)])
@@ -145,7 +146,8 @@ impl NatsCluster {
             .arg(self.logs.path().join(format!("{}.log", node.name)))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .kill_on_drop(true)
+            .kill_on_drop(true);
+        let child = crate::child::dies_with_parent(&mut command)
             .spawn()
             .context("starting nats-server (Debian package `nats-server`)")?;
         let (name, url) = (node.name.clone(), node.url());
