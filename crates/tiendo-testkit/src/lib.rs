@@ -7,14 +7,16 @@
 //! Nothing here changes how a service works: it drives and watches the pipeline from outside.
 //!
 //! # Layout
-//! - [`nats`]: [`NatsServer`], a nats-server with JetStream on a free port, killed on drop.
+//! - [`nats`]: [`NatsServer`], a nats-server with JetStream on a free port, killed on drop
+//!   (and with this process, however it ends).
 //! - [`cluster`]: [`NatsCluster`], three of them clustered on loopback, to kill a stream's leader.
 //! - [`proxy`]: [`Proxy`], a TCP proxy to cut and restore, to make a server unreachable.
 //! - [`namespace`]: [`Namespace`], a fresh prefix and database on shared servers.
 //! - [`collect`]: [`Collector`], what arrives on a subject, parsed and timed.
 //! - [`idle`]: how much is left in the pipeline, and waiting until nothing is.
 //! - [`http`]: `GET` on a service's endpoints, and reading one sample of `/metrics`.
-//! - [`child`]: the environment that gives a child process a namespace's settings.
+//! - [`child`]: the environment that gives a child process a namespace's settings, and
+//!   [`child::dies_with_parent`], so no child outlives a killed parent.
 //! - [`clock`]: [`ManualClock`], a clock set by hand.
 //! - [`browser`]: [`browser::Browser`], headless Chromium over WebDriver, for the page tests.
 
