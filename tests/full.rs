@@ -168,6 +168,13 @@ async fn a_full_database_disk_holds_messages_then_recovers_by_itself() {
     app.cleanup().await;
 }
 
+/// An SQLite database opened as the services open theirs, in `dir`.
+async fn sqlite_in(dir: &tempfile::TempDir) -> tiendo_store::sea_orm::DatabaseConnection {
+    let mut settings = tiendo_settings::Settings::defaults().database;
+    settings.url = format!("sqlite://{}?mode=rwc", dir.path().join("pragmas.db").display()).into();
+    tiendo_store::connect(&settings).await.unwrap()
+}
+
 /// Issue 15, change 14: SQLite keeps its temporary files in memory (a multi-row statement's
 /// journal spilled to a file past 64 KiB, a write per page), and its page cache holds a
 /// transaction of 5,000 observations (16 MiB, not 2).
@@ -175,9 +182,7 @@ async fn a_full_database_disk_holds_messages_then_recovers_by_itself() {
 async fn sqlite_keeps_its_statement_journals_in_memory_and_a_page_cache_of_16_mib() {
     use tiendo_store::sea_orm::{ConnectionTrait, Statement};
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = tiendo_settings::Settings::defaults().database;
-    settings.url = format!("sqlite://{}?mode=rwc", dir.path().join("pragmas.db").display()).into();
-    let db = tiendo_store::connect(&settings).await.unwrap();
+    let db = sqlite_in(&dir).await;
     let pragma = |name: &'static str| {
         let db = db.clone();
         async move {
@@ -187,4 +192,16 @@ async fn sqlite_keeps_its_statement_journals_in_memory_and_a_page_cache_of_16_mi
     };
     assert_eq!(pragma("temp_store").await, 2, "2 is MEMORY");
     assert_eq!(pragma("cache_size").await, -16 * 1024, "negative: KiB");
+}
+
+/// Issue 15, change 16: the bundled SQLite is built without its memory statistics (one global
+/// mutex around every allocation), by `LIBSQLITE3_FLAGS` in `.cargo/config.toml`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bundled_sqlite_is_built_without_its_memory_statistics() {
+    use tiendo_store::sea_orm::{ConnectionTrait, Statement};
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_in(&dir).await;
+    let rows = db.query_all(Statement::from_string(db.get_database_backend(), "PRAGMA compile_options")).await.unwrap();
+    let options: Vec<String> = rows.iter().map(|r| r.try_get_by_index::<String>(0).unwrap()).collect();
+    assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "compiled with {options:?}");
 }
