@@ -197,7 +197,8 @@ impl Running {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true);
-        let mut bench = tiendo_testkit::child::dies_with_parent(&mut command).spawn().expect("start tiendo bench");
+        tiendo_testkit::child::dies_with_parent(command.as_std_mut());
+        let mut bench = command.spawn().expect("start tiendo bench");
         let pid = bench.id().expect("a process id");
         let mut lines = tokio::io::BufReader::new(bench.stdout.take().expect("stdout")).lines();
         let header = lines.next_line().await.expect("read").expect("a first line");

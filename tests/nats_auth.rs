@@ -78,6 +78,7 @@ impl NatsServer {
         for user in USERS {
             command.env(format!("NATS_PASSWORD_{}", user.to_uppercase()), password(user));
         }
+        tiendo_testkit::child::dies_with_parent(&mut command);
         let child = command.spawn().context("starting nats-server (set NATS_SERVER_BIN if it is not on PATH)")?;
         let mut server = Self { child, url: String::new(), dir };
         server.url = server.wait_for_port().await?;

@@ -74,7 +74,8 @@ impl Fleet {
             .env("RUST_LOG", "warn")
             .envs(tiendo_testkit::child::env(&settings, addr))
             .kill_on_drop(true);
-        let child = tiendo_testkit::child::dies_with_parent(&mut command).spawn().expect("start a service binary");
+        tiendo_testkit::child::dies_with_parent(command.as_std_mut());
+        let child = command.spawn().expect("start a service binary");
         self.running.insert(name, Process { child, addr, service, settings });
     }
 

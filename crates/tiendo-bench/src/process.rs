@@ -54,9 +54,8 @@ impl Child {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
             .kill_on_drop(true);
-        let child = tiendo_testkit::child::dies_with_parent(&mut command)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
+        tiendo_testkit::child::dies_with_parent(command.as_std_mut());
+        let child = command.spawn().with_context(|| format!("starting {}", binary.display()))?;
         Ok(Child { name, child, http, log })
     }
 

@@ -40,7 +40,8 @@ impl Browser {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true);
-        let driver = crate::child::dies_with_parent(&mut command).spawn().context("starting chromedriver")?;
+        crate::child::dies_with_parent(command.as_std_mut());
+        let driver = command.spawn().context("starting chromedriver")?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {

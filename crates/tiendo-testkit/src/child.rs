@@ -2,8 +2,7 @@
 //! `TIENDO__…` environment variables it reads), and any child dying with its parent.
 
 use std::net::SocketAddr;
-
-use tokio::process::Command;
+use std::process::Command;
 
 use tiendo_settings::{env_var, ExposeSecret as _, Settings};
 
@@ -40,9 +39,9 @@ pub fn env(settings: &Settings, http: SocketAddr) -> Vec<(String, String)> {
 
 /// Makes the process `command` starts die with SIGKILL when the thread that starts it ends,
 /// however it ends: with this process killed by SIGKILL or the OOM killer too, where
-/// `kill_on_drop` never runs. Without it a killed benchmark or test leaves its private
-/// nats-server and service processes running. Linux only (`PR_SET_PDEATHSIG`); elsewhere the
-/// command is unchanged.
+/// `kill_on_drop` and `Drop` never run. Without it a killed benchmark or test leaves its
+/// private nats-server and service processes running. Linux only (`PR_SET_PDEATHSIG`);
+/// elsewhere the command is unchanged. For a tokio command, pass `command.as_std_mut()`.
 ///
 /// The signal follows the starting *thread*, not the process: start the child from a task on a
 /// tokio runtime (its threads last as long as the runtime, which owns the child's handle too),
@@ -51,6 +50,7 @@ pub fn env(settings: &Settings, http: SocketAddr) -> Vec<(String, String)> {
 pub fn dies_with_parent(command: &mut Command) -> &mut Command {
     #[cfg(target_os = "linux")]
     {
+        use std::os::unix::process::CommandExt as _;
         let parent = std::process::id();
         let die = move || {
             // Runs in the child between fork and exec: system calls only, no allocation.
@@ -82,10 +82,10 @@ mod tests {
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async {
-                let mut command = Command::new("sleep");
+                let mut command = tokio::process::Command::new("sleep");
                 command.arg("30");
                 if die {
-                    dies_with_parent(&mut command);
+                    dies_with_parent(command.as_std_mut());
                 }
                 let child = command.spawn().expect("sleep starts");
                 tx.send(child.id().expect("a pid")).unwrap();

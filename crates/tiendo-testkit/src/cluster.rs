@@ -147,9 +147,8 @@ impl NatsCluster {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true);
-        let child = crate::child::dies_with_parent(&mut command)
-            .spawn()
-            .context("starting nats-server (Debian package `nats-server`)")?;
+        crate::child::dies_with_parent(command.as_std_mut());
+        let child = command.spawn().context("starting nats-server (Debian package `nats-server`)")?;
         let (name, url) = (node.name.clone(), node.url());
         self.nodes[i].child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);

@@ -68,9 +68,8 @@ impl NatsServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true);
-        let child = crate::child::dies_with_parent(&mut command)
-            .spawn()
-            .context("starting nats-server (Debian package `nats-server`)")?;
+        crate::child::dies_with_parent(command.as_std_mut());
+        let child = command.spawn().context("starting nats-server (Debian package `nats-server`)")?;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         while !reachable(&self.url()) {
