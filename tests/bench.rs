@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 use tiendo_bench::{Options, Part};
 use tiendo_settings::Settings;
+use tiendo_testkit::child::alive;
 
 /// Every figure a full run on SQLite reports; the ratios are derived from the others' medians.
 const FIGURES: [&str; 19] = [
@@ -154,14 +155,6 @@ fn children_of(pid: u32) -> Vec<(u32, String)> {
             (ppid == pid).then(|| (child, name.to_owned()))
         })
         .collect()
-}
-
-/// True while `pid` exists and is not a zombie (killed, but not yet reaped by its new parent).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
-        .unwrap_or(false)
 }
 
 /// `tiendo bench --smoke` running the instances part alone on the tests' PostgreSQL, with its

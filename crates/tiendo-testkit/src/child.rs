@@ -71,6 +71,16 @@ pub fn dies_with_parent(command: &mut Command) -> &mut Command {
     command
 }
 
+/// True while process `pid` exists and is not a zombie (killed, but not yet reaped by its
+/// parent). Reads `/proc`: Linux only, false elsewhere.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        // `pid (name) state …`; the name may hold spaces, so read the state after its `)`.
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
@@ -97,16 +107,10 @@ mod tests {
         .unwrap();
         let pid = rx.recv().unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let running = || {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
-                .unwrap_or(false)
-        };
-        while running() && std::time::Instant::now() < deadline && die {
+        while alive(pid) && std::time::Instant::now() < deadline && die {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        let outlived = running();
+        let outlived = alive(pid);
         let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
         outlived
     }
