@@ -36,6 +36,17 @@ const FIGURES: [&str; 19] = [
     "memory_peak_rss_mib",
 ];
 
+/// The commit checked out here, as `git rev-parse --short HEAD` gives it.
+fn head() -> String {
+    let out = std::process::Command::new("git")
+        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"])
+        .output()
+        .expect("git runs");
+    let head = String::from_utf8(out.stdout).expect("text").trim().to_owned();
+    assert!(!head.is_empty(), "the tests run in a git work tree");
+    head
+}
+
 /// Smoke options on the shared test NATS server, writing the JSON file into `dir`.
 fn smoke(dir: &tempfile::TempDir) -> Options {
     let mut options = Options::smoke();
@@ -75,6 +86,18 @@ fn figure(json: &Value, out: &str, key: &str) -> f64 {
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+/// A copy of the binary run outside any work tree (as for an interleaved comparison of two
+/// builds) still names the commit it was built from: its reports say which code they measured.
+#[test]
+fn the_binary_names_the_commit_it_was_built_from_wherever_it_runs() {
+    let elsewhere = tempfile::tempdir().expect("a temporary folder");
+    let copy = elsewhere.path().join("tiendo-bench");
+    std::fs::copy(tiendo_tests::fleet::binary("tiendo-bench"), &copy).expect("copied");
+    let out = std::process::Command::new(&copy).arg("--version").current_dir(elsewhere.path()).output().expect("runs");
+    let version = String::from_utf8(out.stdout).expect("text");
+    assert!(out.status.success() && version.contains(&format!("(commit {}", head())), "{version}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,7 +143,7 @@ async fn a_smoke_run_measures_every_figure_and_writes_them_as_json() {
     assert_eq!(json["smoke"], true);
     assert_eq!(json["database"], "sqlite");
     assert!(json["cores"].as_u64().is_some_and(|c| c >= 1));
-    assert!(json["commit"].as_str().is_some_and(|c| !c.is_empty()));
+    assert!(json["commit"].as_str().is_some_and(|c| c.starts_with(&head())), "{}", json["commit"]);
     assert_eq!(json["sizes"]["scale_units"], serde_json::json!([11, 100]));
     assert_eq!(json["failures"], serde_json::json!([]));
 }

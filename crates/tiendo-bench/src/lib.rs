@@ -45,6 +45,10 @@ use tiendo_settings::Settings;
 pub use options::{Args, Options, Part};
 pub use report::Report;
 
+/// `tiendo-bench --version`: the package's version and the commit the binary was built
+/// from, as reports name it ([`report::commit`]).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("TIENDO_BUILD_COMMIT"), ")");
+
 use report::{number, Sample};
 use target::Environment;
 use workload::{Country, Workload};

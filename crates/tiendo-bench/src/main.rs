@@ -12,7 +12,7 @@ use tiendo_settings::Settings;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Parser)]
-#[command(name = "tiendo-bench", about = "How fast tiendo goes (docs/performance.md).")]
+#[command(name = "tiendo-bench", version = tiendo_bench::VERSION, about = "How fast tiendo goes (docs/performance.md).")]
 struct Cli {
     /// Settings file (default: ./tiendo.toml when present); pipeline settings apply to the
     /// services measured.

@@ -231,26 +231,11 @@ pub fn number(v: f64) -> String {
     format!("{v:.decimals$}")
 }
 
-/// The commit being measured: `git rev-parse --short HEAD`, with `-dirty` when tracked files
-/// have changes not committed (the binary holds them if it was built from this work tree, as
-/// `scripts/bench` does), or "unknown" outside a git work tree.
+/// The commit being measured: the one this binary was built from, with `-dirty` when its
+/// sources had changes not committed, or "unknown" when it was built outside a git work
+/// tree (recorded by `build.rs`, so it does not depend on where the binary runs).
 pub fn commit() -> String {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .map(|s| s.trim().to_owned())
-    };
-    match git(&["rev-parse", "--short", "HEAD"]).filter(|s| !s.is_empty()) {
-        None => "unknown".to_owned(),
-        Some(head) if git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()) => {
-            format!("{head}-dirty")
-        }
-        Some(head) => head,
-    }
+    env!("TIENDO_BUILD_COMMIT").to_owned()
 }
 
 #[cfg(test)]
@@ -262,6 +247,33 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn the_commit_is_the_one_the_binary_was_built_from() {
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+                .args(args)
+                .output()
+                .expect("git runs");
+            String::from_utf8(out.stdout).expect("text").trim().to_owned()
+        };
+        let head = git(&["rev-parse", "--short", "HEAD"]);
+        let commit = commit();
+        assert!(!head.is_empty() && commit.starts_with(&head), "built from {commit}, HEAD is {head}");
+        let sources = git(&[
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            "crates",
+            "Cargo.toml",
+            "Cargo.lock",
+            ".cargo",
+        ]);
+        assert_eq!(commit.ends_with("-dirty"), !sources.is_empty(), "{commit}: {sources}");
     }
 
     #[test]
