@@ -82,9 +82,10 @@ async fn messages_a_crash_left_in_the_outbox_are_relayed_once_in_order_and_their
 
 async fn messages_waiting_in_the_outbox_of_one_row_per_message_survive_the_migration_both_ways(db: Db) {
     let app = TestApp::namespace(db).await;
-    // Back to the schema before m20261205_000001_outbox_batches, with 2,500 messages of one
-    // service and one of another waiting, interleaved.
-    Migrator::down(&app.db, Some(1)).await.expect("down one migration");
+    // Back to the schema before m20261205_000001_outbox_batches (through the one after it,
+    // m20261205_000002_outbox_lz4), with 2,500 messages of one service and one of another
+    // waiting, interleaved.
+    Migrator::down(&app.db, Some(2)).await.expect("down two migrations");
     let mut old: Vec<(String, Message)> = Vec::new();
     for n in 0..2_500 {
         let service = if n == 1_200 { "alerting" } else { "aggregation" };
@@ -114,7 +115,7 @@ async fn messages_waiting_in_the_outbox_of_one_row_per_message_survive_the_migra
     assert_eq!(alerting, of("alerting"));
     assert_eq!(outbox::count(&app.db, None).await.expect("count"), 2_500);
 
-    Migrator::down(&app.db, Some(1)).await.expect("down again");
+    Migrator::down(&app.db, Some(2)).await.expect("down again");
     let back = read_old(&app.db).await;
     assert_eq!(back.len(), old.len(), "one row per message again");
     for service in ["aggregation", "alerting"] {
@@ -172,6 +173,48 @@ async fn a_row_the_relay_cannot_read_shows_as_pending_messages_until_it_is_gone(
     tiendo_store::entity::outbox::Entity::delete_by_id(id).exec(&app.db).await.expect("remove the row");
     wait_for(0.0, "back to 0 once the row is gone").await;
     app.wait_idle().await;
+    app.cleanup().await;
+}
+
+/// Issue 15, change 17: on PostgreSQL a transaction's body, past the size at which PostgreSQL
+/// compresses a value, is compressed with LZ4 (not `pglz`); the migration's way down puts
+/// the column's default back, and the body reads the same either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_outbox_bodies_are_compressed_with_lz4_and_the_migration_undoes_it() {
+    let app = TestApp::namespace(Db::Postgres).await;
+    let query = |sql: &'static str| {
+        let db = app.db.clone();
+        async move {
+            let row = db
+                .query_one(Statement::from_string(DatabaseBackend::Postgres, sql))
+                .await
+                .expect("query")
+                .expect("a row");
+            row.try_get_by_index::<Option<String>>(0).expect("text")
+        }
+    };
+    let column = "SELECT attcompression::text FROM pg_attribute \
+                  WHERE attrelid = 'outbox_batches'::regclass AND attname = 'body'";
+    let stored = "SELECT pg_column_compression(body) FROM outbox_batches WHERE service = 'outbox-test'";
+    assert_eq!(query(column).await.as_deref(), Some("l"), "the column asks for LZ4");
+
+    let messages: Vec<Outgoing> = (0..200).map(|n| message(&app, n)).collect();
+    let tx = tiendo_store::begin(&app.db).await.expect("begin");
+    tiendo_stateful::outbox::enqueue(&*tx, SERVICE, messages.clone()).await.expect("enqueue");
+    tx.commit().await.expect("commit");
+    assert_eq!(query(stored).await.as_deref(), Some("lz4"), "the body is stored compressed with LZ4");
+    let read = || async {
+        let rows = outbox::pending(&app.db, SERVICE, 10).await.expect("pending");
+        rows.into_iter().flat_map(|p| p.messages).map(|m| m.payload).collect::<Vec<_>>()
+    };
+    let payloads: Vec<Vec<u8>> = messages.iter().map(|m| m.payload.to_vec()).collect();
+    assert!(read().await == payloads, "the 200 messages read back");
+
+    Migrator::down(&app.db, Some(1)).await.expect("down one migration");
+    assert_eq!(query(column).await.as_deref(), Some(""), "the column's default again");
+    assert!(read().await == payloads, "the 200 messages read back after the way down");
+    Migrator::up(&app.db, None).await.expect("up");
+    assert_eq!(query(column).await.as_deref(), Some("l"));
     app.cleanup().await;
 }
 

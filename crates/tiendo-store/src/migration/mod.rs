@@ -11,6 +11,7 @@ mod m20261202_000001_reporting;
 mod m20261203_000001_progress;
 mod m20261204_000001_notes;
 mod m20261205_000001_outbox_batches;
+mod m20261205_000002_outbox_lz4;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_progress::Migration),
             Box::new(m20261204_000001_notes::Migration),
             Box::new(m20261205_000001_outbox_batches::Migration),
+            Box::new(m20261205_000002_outbox_lz4::Migration),
         ]
     }
 }
