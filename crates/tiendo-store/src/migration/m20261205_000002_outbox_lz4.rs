@@ -3,8 +3,8 @@
 //! PostgreSQL compresses a value (TOAST), and is deleted as soon as it is published:
 //! compressing it is pure overhead, and `pglz_compress` was 6.7% of PostgreSQL's time in a
 //! batched benchmark run (docs/performance.md, issue 15, change 17). A server built without
-//! LZ4 support keeps `pglz` (the migration raises a PostgreSQL notice saying so). SQLite does not compress values: nothing to
-//! do there.
+//! LZ4 support keeps `pglz` (the migration raises a PostgreSQL notice saying so). SQLite
+//! does not compress values: nothing to do there.
 
 use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
