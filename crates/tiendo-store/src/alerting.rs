@@ -25,6 +25,7 @@ use crate::entity::alert_figure::Column as F;
 use crate::entity::{alert, alert_event, alert_figure, standing};
 use crate::error::StoreError;
 use crate::keys::{any_key, array};
+use crate::rows;
 use crate::{key_texts, parse_time, time, ROWS_PER_STATEMENT};
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -52,44 +53,47 @@ pub async fn store_newer_figures<C: ConnectionTrait>(
     figures: &[&FigureVersion],
 ) -> Result<HashSet<FigureKey>, StoreError> {
     let mut written = HashSet::with_capacity(figures.len());
-    let excluded = Alias::new("excluded");
+    let insert = rows::Insert::<alert_figure::Entity>::returning(
+        db.get_database_backend(),
+        Some(newer_only()),
+        Some(Query::returning().columns([F::Indicator, F::OrgUnit, F::Period])),
+    );
     for chunk in figures.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = Query::insert();
-        insert
-            .into_table(alert_figure::Entity)
-            .columns([F::Indicator, F::OrgUnit, F::Period, F::PeriodEnd, F::Value, F::Version])
-            .on_conflict(
-                OnConflict::columns([F::Indicator, F::OrgUnit, F::Period])
-                    .update_columns([F::PeriodEnd, F::Value, F::Version])
-                    .action_and_where(
-                        Expr::col((excluded.clone(), F::Version)).gt(Expr::col((alert_figure::Entity, F::Version))),
-                    )
-                    .to_owned(),
-            )
-            .returning(Query::returning().columns([F::Indicator, F::OrgUnit, F::Period]));
         // The returned rows name their keys as text: found among the chunk's own keys, not
         // parsed again.
         let mut by_text: HashMap<[String; 3], &FigureKey> = HashMap::with_capacity(chunk.len());
-        for f in chunk {
-            let [i, u, p] = key_texts(&f.key);
-            insert.values_panic([
-                i.clone().into(),
-                u.clone().into(),
-                p.clone().into(),
-                f.key.period.end().to_string().into(),
-                f.value.map(Percent::get).into(),
-                (f.version as i64).into(),
-            ]);
-            by_text.insert([i, u, p], &f.key);
-        }
-        let rows = db.query_all(db.get_database_backend().build(&insert)).await?;
-        for r in rows {
+        let models: Vec<alert_figure::Model> = chunk
+            .iter()
+            .map(|f| {
+                let [indicator, org_unit, period] = key_texts(&f.key);
+                by_text.insert([indicator.clone(), org_unit.clone(), period.clone()], &f.key);
+                alert_figure::Model {
+                    indicator,
+                    org_unit,
+                    period,
+                    period_end: f.key.period.end().to_string(),
+                    value: f.value.map(Percent::get),
+                    version: f.version as i64,
+                }
+            })
+            .collect();
+        for r in insert.query(db, &models).await? {
             let text: [String; 3] = [r.try_get_by_index(0)?, r.try_get_by_index(1)?, r.try_get_by_index(2)?];
             let key = by_text.get(&text).ok_or_else(|| corrupt(format!("{text:?} was not in the statement")))?;
             written.insert((*key).clone());
         }
     }
     Ok(written)
+}
+
+/// Writes a figure over the stored one only when its version is greater.
+fn newer_only() -> OnConflict {
+    OnConflict::columns([F::Indicator, F::OrgUnit, F::Period])
+        .update_columns([F::PeriodEnd, F::Value, F::Version])
+        .action_and_where(
+            Expr::col((Alias::new("excluded"), F::Version)).gt(Expr::col((alert_figure::Entity, F::Version))),
+        )
+        .to_owned()
 }
 
 /// Every unit with a stored figure of `indicator`.
@@ -464,31 +468,28 @@ pub struct Judged {
 pub async fn save<C: ConnectionTrait>(db: &C, judged: &Judged, now: DateTime<Utc>) -> Result<(), StoreError> {
     let now = time(now);
     use alert::Column as A;
-    let fired: Vec<alert::ActiveModel> = judged
+    let backend = db.get_database_backend();
+    let fired: Vec<alert::Model> = judged
         .transitions
         .iter()
         .filter(|t| t.state == AlertState::Firing)
-        .map(|t| alert::ActiveModel {
-            alert_id: Set(t.alert_id.clone()),
-            plan: Set(t.key.plan.to_string()),
-            indicator: Set(t.key.indicator.to_string()),
-            org_unit: Set(t.key.org_unit.to_string()),
-            kind: Set(t.kind.as_str().to_owned()),
-            state: Set(AlertState::Firing.as_str().to_owned()),
-            episodes: Set(t.episode as i64),
-            fired_at: Set(now.clone()),
-            resolved_at: Set(None),
+        .map(|t| alert::Model {
+            alert_id: t.alert_id.clone(),
+            plan: t.key.plan.to_string(),
+            indicator: t.key.indicator.to_string(),
+            org_unit: t.key.org_unit.to_string(),
+            kind: t.kind.as_str().to_owned(),
+            state: AlertState::Firing.as_str().to_owned(),
+            episodes: t.episode as i64,
+            fired_at: now.clone(),
+            resolved_at: None,
         })
         .collect();
+    let refire =
+        OnConflict::column(A::AlertId).update_columns([A::State, A::Episodes, A::FiredAt, A::ResolvedAt]).to_owned();
+    let insert = rows::Insert::<alert::Entity>::new(backend, Some(refire));
     for chunk in fired.chunks(ROWS_PER_STATEMENT / 4) {
-        alert::Entity::insert_many(chunk.iter().cloned())
-            .on_conflict(
-                OnConflict::column(A::AlertId)
-                    .update_columns([A::State, A::Episodes, A::FiredAt, A::ResolvedAt])
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
+        insert.execute(db, chunk).await?;
     }
     let resolved: Vec<&str> =
         judged.transitions.iter().filter(|t| t.state == AlertState::Resolved).map(|t| t.alert_id.as_str()).collect();
@@ -519,53 +520,50 @@ pub async fn save<C: ConnectionTrait>(db: &C, judged: &Judged, now: DateTime<Utc
         alert_event::Entity::insert_many(chunk.iter().cloned()).exec_without_returning(db).await?;
     }
     use standing::Column as S;
-    let standings: Vec<standing::ActiveModel> = judged
+    let standings: Vec<standing::Model> = judged
         .standings
         .iter()
-        .map(|(k, s)| standing::ActiveModel {
-            plan: Set(k.plan.to_string()),
-            indicator: Set(k.indicator.to_string()),
-            org_unit: Set(k.org_unit.to_string()),
-            period: Set(s.period.to_string()),
-            period_end: Set(s.period.end().to_string()),
-            value: Set(s.judgement.value.get()),
-            expected: Set(s.judgement.expected),
-            gap: Set(s.judgement.gap),
-            target: Set(s.target.map(Percent::get)),
-            status: Set(s.judgement.status.as_str().to_owned()),
-            coverage: Set(s.coverage),
-            progress: Set(Some(s.outlook.progress.as_str().to_owned())),
-            score: Set(s.outlook.score),
-            projected: Set(s.outlook.projected),
-            expected_attainment: Set(s.outlook.expected_attainment.map(|d| d.to_string())),
-            outlook: Set(Some(s.outlook.weather.as_str().to_owned())),
-            judged_at: Set(time(s.judged_at)),
+        .map(|(k, s)| standing::Model {
+            plan: k.plan.to_string(),
+            indicator: k.indicator.to_string(),
+            org_unit: k.org_unit.to_string(),
+            period: s.period.to_string(),
+            period_end: s.period.end().to_string(),
+            value: s.judgement.value.get(),
+            expected: s.judgement.expected,
+            gap: s.judgement.gap,
+            target: s.target.map(Percent::get),
+            status: s.judgement.status.as_str().to_owned(),
+            coverage: s.coverage,
+            progress: Some(s.outlook.progress.as_str().to_owned()),
+            score: s.outlook.score,
+            projected: s.outlook.projected,
+            expected_attainment: s.outlook.expected_attainment.map(|d| d.to_string()),
+            outlook: Some(s.outlook.weather.as_str().to_owned()),
+            judged_at: time(s.judged_at),
         })
         .collect();
+    let restand = OnConflict::columns([S::Plan, S::Indicator, S::OrgUnit])
+        .update_columns([
+            S::Period,
+            S::PeriodEnd,
+            S::Value,
+            S::Expected,
+            S::Gap,
+            S::Target,
+            S::Status,
+            S::Coverage,
+            S::Progress,
+            S::Score,
+            S::Projected,
+            S::ExpectedAttainment,
+            S::Outlook,
+            S::JudgedAt,
+        ])
+        .to_owned();
+    let insert = rows::Insert::<standing::Entity>::new(backend, Some(restand));
     for chunk in standings.chunks(ROWS_PER_STATEMENT / 2) {
-        standing::Entity::insert_many(chunk.iter().cloned())
-            .on_conflict(
-                OnConflict::columns([S::Plan, S::Indicator, S::OrgUnit])
-                    .update_columns([
-                        S::Period,
-                        S::PeriodEnd,
-                        S::Value,
-                        S::Expected,
-                        S::Gap,
-                        S::Target,
-                        S::Status,
-                        S::Coverage,
-                        S::Progress,
-                        S::Score,
-                        S::Projected,
-                        S::ExpectedAttainment,
-                        S::Outlook,
-                        S::JudgedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
+        insert.execute(db, chunk).await?;
     }
     Ok(())
 }
