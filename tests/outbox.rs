@@ -15,13 +15,16 @@ use tiendo_store::sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, Statement,
     Value,
 };
-use tiendo_tests::{db_matrix, Db, TestApp};
+use tiendo_tests::{db_matrix, migrate_down_through, Db, TestApp};
 
 db_matrix!(
     messages_a_crash_left_in_the_outbox_are_relayed_once_in_order_and_their_rows_removed,
     messages_waiting_in_the_outbox_of_one_row_per_message_survive_the_migration_both_ways,
     a_row_the_relay_cannot_read_shows_as_pending_messages_until_it_is_gone,
 );
+
+/// The migration that made the outbox one row per transaction.
+const OUTBOX_BATCHES: &str = "m20261205_000001_outbox_batches";
 
 /// A service name no running service relays: the test's relay is the only one. (The
 /// services' own outboxes are busy meanwhile: alerting announces the periods due at start.)
@@ -82,10 +85,9 @@ async fn messages_a_crash_left_in_the_outbox_are_relayed_once_in_order_and_their
 
 async fn messages_waiting_in_the_outbox_of_one_row_per_message_survive_the_migration_both_ways(db: Db) {
     let app = TestApp::namespace(db).await;
-    // Back to the schema before m20261205_000001_outbox_batches (through the one after it,
-    // m20261205_000002_outbox_lz4), with 2,500 messages of one service and one of another
-    // waiting, interleaved.
-    Migrator::down(&app.db, Some(2)).await.expect("down two migrations");
+    // Back to the schema before m20261205_000001_outbox_batches, with 2,500 messages of one
+    // service and one of another waiting, interleaved.
+    migrate_down_through(&app.db, OUTBOX_BATCHES).await;
     let mut old: Vec<(String, Message)> = Vec::new();
     for n in 0..2_500 {
         let service = if n == 1_200 { "alerting" } else { "aggregation" };
@@ -115,7 +117,7 @@ async fn messages_waiting_in_the_outbox_of_one_row_per_message_survive_the_migra
     assert_eq!(alerting, of("alerting"));
     assert_eq!(outbox::count(&app.db, None).await.expect("count"), 2_500);
 
-    Migrator::down(&app.db, Some(2)).await.expect("down again");
+    migrate_down_through(&app.db, OUTBOX_BATCHES).await;
     let back = read_old(&app.db).await;
     assert_eq!(back.len(), old.len(), "one row per message again");
     for service in ["aggregation", "alerting"] {
@@ -210,7 +212,7 @@ async fn on_postgres_outbox_bodies_are_compressed_with_lz4_and_the_migration_und
     let payloads: Vec<Vec<u8>> = messages.iter().map(|m| m.payload.to_vec()).collect();
     assert!(read().await == payloads, "the 200 messages read back");
 
-    Migrator::down(&app.db, Some(1)).await.expect("down one migration");
+    migrate_down_through(&app.db, "m20261205_000002_outbox_lz4").await;
     assert_eq!(query(column).await.as_deref(), Some(""), "the column's default again");
     assert!(read().await == payloads, "the 200 messages read back after the way down");
     Migrator::up(&app.db, None).await.expect("up");

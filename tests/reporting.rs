@@ -6,10 +6,14 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm_migration::MigratorTrait;
 use serde_json::json;
 use tiendo_bus::StreamKind;
+use tiendo_domain::{IndicatorId, Period};
 use tiendo_proto::v1::Overdue;
-use tiendo_tests::{counts, db_matrix, Db, Seen, TestApp, DISTRICTS};
+use tiendo_store::migration::Migrator;
+use tiendo_store::sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
+use tiendo_tests::{counts, db_matrix, migrate_down_through, Db, Seen, TestApp, DISTRICTS};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -163,4 +167,89 @@ db_matrix!(
     two_missing_districts_get_one_notice_then_the_province_is_judged_on_nine,
     expected_reports_follow_the_tree_of_each_periods_end,
     a_restart_and_a_second_instance_around_the_due_date_send_the_notice_once,
+    one_index_on_observations_serves_both_lookups_and_the_migration_undoes_it,
 );
+
+/// The indexes on `observations` other than its key, each as `name (column, column, …)`.
+async fn observation_indexes(db: &DatabaseConnection) -> Vec<String> {
+    let sql = match db.get_database_backend() {
+        DatabaseBackend::Sqlite => {
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'observations' \
+             AND sql IS NOT NULL ORDER BY name"
+        }
+        _ => {
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'observations' \
+             AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE contype = 'p') ORDER BY indexname"
+        }
+    };
+    let rows = db.query_all(Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
+    rows.iter()
+        .map(|r| {
+            let name: String = r.try_get_by_index(0).unwrap();
+            let definition: String = r.try_get_by_index(1).unwrap();
+            let columns = definition[definition.rfind('(').unwrap()..].replace('"', "");
+            format!("{name} {columns}")
+        })
+        .collect()
+}
+
+/// Issue 15, change 19: one index on `observations`, the period before the org unit, serves
+/// both aggregation's last observation of a figure and the receipts of an indicator's period;
+/// the two indexes it replaced are gone (one B-tree fewer written per observation). The
+/// migration's way down brings them back, and the receipts read the same either way.
+async fn one_index_on_observations_serves_both_lookups_and_the_migration_undoes_it(db: Db) {
+    let mut app = TestApp::spawn_at(db, t(BEFORE_DUE)).await;
+    for d in &DISTRICTS[..3] {
+        app.publish("dic", &report(d)).await;
+    }
+    app.wait_idle().await;
+    let indicator = IndicatorId::parse("smartphone_adults").unwrap();
+    let period: Period = "2024-06".parse().unwrap();
+    let receipts = || async {
+        let mut units: Vec<String> = tiendo_store::reporting::receipts(&app.db, &indicator, period)
+            .await
+            .unwrap()
+            .into_keys()
+            .map(|u| u.to_string())
+            .collect();
+        units.sort();
+        units
+    };
+    let reported: Vec<String> = DISTRICTS[..3].iter().map(|d| d.to_string()).collect();
+    assert_eq!(receipts().await, reported);
+    let one =
+        vec!["observations_by_period_and_unit (indicator, period, org_unit, source_seq, source_index)".to_owned()];
+    assert_eq!(observation_indexes(&app.db).await, one);
+    if db == Db::Sqlite {
+        // The two lookups as aggregation and alerting make them, planned on the one index:
+        // the figure's with no sort of its own, the receipts' by its first two columns.
+        for (lookup, plan) in [
+            (
+                "SELECT * FROM observations WHERE indicator = 'a' AND org_unit = 'b' AND period = 'c' \
+                 ORDER BY source_seq DESC, source_index DESC LIMIT 1",
+                "SEARCH observations USING INDEX observations_by_period_and_unit \
+                 (indicator=? AND period=? AND org_unit=?)",
+            ),
+            (
+                "SELECT org_unit, received_at FROM observations WHERE indicator = 'a' AND period = 'c'",
+                "SEARCH observations USING INDEX observations_by_period_and_unit (indicator=? AND period=?)",
+            ),
+        ] {
+            let explain = format!("EXPLAIN QUERY PLAN {lookup}");
+            let rows = app.db.query_all(Statement::from_string(DatabaseBackend::Sqlite, explain)).await.unwrap();
+            let steps: Vec<String> = rows.iter().map(|r| r.try_get::<String>("", "detail").unwrap()).collect();
+            assert_eq!(steps, vec![plan.to_owned()], "{lookup}");
+        }
+    }
+
+    migrate_down_through(&app.db, "m20261205_000003_one_observation_index").await;
+    let two = vec![
+        "observations_by_figure (indicator, org_unit, period, source_seq, source_index)".to_owned(),
+        "observations_by_period (indicator, period)".to_owned(),
+    ];
+    assert_eq!(observation_indexes(&app.db).await, two);
+    assert_eq!(receipts().await, reported);
+    Migrator::up(&app.db, None).await.unwrap();
+    assert_eq!(observation_indexes(&app.db).await, one);
+    app.cleanup().await;
+}

@@ -38,6 +38,19 @@ use tiendo_testkit::namespace::unique;
 use tiendo_testkit::{Collector, ManualClock, Namespace};
 use tokio_util::sync::CancellationToken;
 
+/// Undoes the migrations applied after `name`'s and `name` itself: the schema as it was just
+/// before `name`, whatever came after it. Counting steps instead would break each such test
+/// whenever a migration is added.
+pub async fn migrate_down_through(db: &DatabaseConnection, name: &str) {
+    use sea_orm_migration::MigratorTrait;
+    let all = tiendo_store::migration::Migrator::migrations();
+    let at = all.iter().position(|m| m.name() == name).unwrap_or_else(|| panic!("no migration {name}"));
+    let steps = (all.len() - at) as u32;
+    tiendo_store::migration::Migrator::down(db, Some(steps))
+        .await
+        .unwrap_or_else(|e| panic!("down through {name}: {e}"));
+}
+
 /// The database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {

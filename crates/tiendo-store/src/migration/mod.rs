@@ -12,6 +12,7 @@ mod m20261203_000001_progress;
 mod m20261204_000001_notes;
 mod m20261205_000001_outbox_batches;
 mod m20261205_000002_outbox_lz4;
+mod m20261205_000003_one_observation_index;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_notes::Migration),
             Box::new(m20261205_000001_outbox_batches::Migration),
             Box::new(m20261205_000002_outbox_lz4::Migration),
+            Box::new(m20261205_000003_one_observation_index::Migration),
         ]
     }
 }
