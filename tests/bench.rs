@@ -318,3 +318,68 @@ async fn a_benchmark_killed_with_sigkill_takes_the_processes_it_started_with_it(
     }
     assert!(left.is_empty(), "still running 10 s after the benchmark was killed: {left:?}");
 }
+
+/// `tiendo bench` killed with SIGKILL while on the shared NATS server leaves its streams there
+/// and its databases on PostgreSQL; `tiendo bench --remove-leftovers <prefix>` with the prefix
+/// its first line printed removes them and says how many. Another benchmark's names, even one
+/// whose process id starts with the same digits, stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_benchmark_killed_with_sigkill_left_is_removed_by_its_prefix_and_nothing_else() {
+    use tiendo_bus::async_nats::jetstream::stream;
+    use tiendo_store::sea_orm::ConnectionTrait as _;
+    let dir = tempfile::tempdir().unwrap();
+    let nats = std::env::var("TIENDO_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let mut running = Running::start(&dir, Some(&nats)).await;
+    running.children_once_aggregation_runs().await;
+    let prefix = running.prefix.clone();
+    let admin = tiendo_store::sea_orm::Database::connect(running.postgres.as_str()).await.expect("connect");
+    let mut nats_settings = Settings::defaults().nats;
+    nats_settings.url = nats.as_str().into();
+    let bus = tiendo_bus::Bus::connect(&nats_settings, "bench-test").await.expect("bus");
+    // A bystander: the same time, a process id one digit longer.
+    let bystander = format!("{}0_bystander", prefix.trim_end_matches('_'));
+    let bystander_stream = tiendo_bus::names::stream_case(&bystander);
+    tiendo_testkit::namespace::drop_database(&admin, &bystander).await.expect("no bystander yet");
+    admin.execute_unprepared(&format!("CREATE DATABASE \"{bystander}\"")).await.expect("create the bystander");
+    let subjects = vec![format!("{bystander}.x")];
+    bus.js
+        .create_stream(stream::Config { name: bystander_stream.clone(), subjects, ..Default::default() })
+        .await
+        .unwrap();
+
+    let status = running.signal_and_wait("-KILL").await;
+    assert!(!status.success());
+    let databases =
+        || async { tiendo_testkit::namespace::databases_named(&admin, &prefix).await.expect("list databases").len() };
+    let streams =
+        || async { tiendo_testkit::namespace::streams_named(&bus, &prefix).await.expect("list streams").len() };
+    let left = (streams().await, databases().await);
+    assert!(left.0 >= 1 && left.1 >= 1, "SIGKILL leaves streams and databases: {left:?}");
+
+    let remove = |shown: String| {
+        let (nats, postgres) = (nats.clone(), running.postgres.clone());
+        async move {
+            let out = tokio::process::Command::new(tiendo_tests::fleet::binary("tiendo"))
+                .args(["bench", "--remove-leftovers", &shown, "--nats-url", &nats, "--database-url", &postgres])
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .await
+                .expect("run tiendo bench --remove-leftovers");
+            assert!(out.status.success(), "{:?}", out.status);
+            String::from_utf8(out.stdout).expect("text")
+        }
+    };
+    let said = remove(format!("{prefix}*")).await;
+    let expected = format!("removed {} streams and {} databases named {prefix}*", left.0, left.1);
+    assert!(said.trim_end().ends_with(&expected), "{said}");
+    assert_eq!((streams().await, databases().await), (0, 0), "nothing of the killed benchmark is left");
+    let said = remove(prefix.clone()).await;
+    assert!(said.contains("removed 0 streams and 0 databases"), "a second time finds nothing: {said}");
+
+    let bystanders = tiendo_testkit::namespace::databases_named(&admin, &bystander).await.expect("list databases");
+    assert_eq!(bystanders, vec![bystander.clone()], "another benchmark's database stays");
+    assert!(bus.js.get_stream(&bystander_stream).await.is_ok(), "another benchmark's stream stays");
+    bus.js.delete_stream(&bystander_stream).await.expect("remove the bystander's stream");
+    tiendo_testkit::namespace::drop_database(&admin, &bystander).await.expect("remove the bystander's database");
+    admin.close().await.ok();
+}

@@ -74,13 +74,19 @@ pub async fn main(settings: Settings, options: &Options, out: &mut (impl Write +
 /// As [`main`], abandoned when `stop` resolves (the binary passes Ctrl-C and SIGTERM): the
 /// run in hand is dropped (its child processes are killed, its temporary folder removed),
 /// then the streams and PostgreSQL databases of this benchmark's namespaces are removed, and
-/// it fails without writing the table or the JSON file.
+/// it fails without writing the table or the JSON file. With `--remove-leftovers` it measures
+/// nothing: it removes what a killed benchmark left and says what.
 pub async fn main_until(
     settings: Settings,
     options: &Options,
     out: &mut (impl Write + Send),
     stop: impl std::future::Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    if let Some(prefix) = &options.remove_leftovers {
+        let removed = target::remove_leftovers(settings, options, prefix).await?;
+        writeln!(out, "removed {removed} named {prefix}*")?;
+        return Ok(());
+    }
     let report = run(settings, options, out, stop).await?;
     writeln!(out, "\n{}", report.table())?;
     report.write_json(&options.json)?;

@@ -105,6 +105,26 @@ pub struct Args {
     /// executable's folder.
     #[arg(long)]
     pub service_binaries: Option<PathBuf>,
+    /// Instead of measuring: removes what a benchmark killed with SIGKILL left on shared
+    /// servers, its streams on --nats-url and, with --database-url, its PostgreSQL databases.
+    /// PREFIX is the one that benchmark's first line names (`namespaces bench_<time>_<pid>_*`).
+    #[arg(long, value_name = "PREFIX", value_parser = leftover_prefix, requires = "nats_url")]
+    pub remove_leftovers: Option<String>,
+}
+
+/// A benchmark's namespace prefix, `bench_<10 digits>_<process id>_`, as its first line prints
+/// it (with or without the `*`): nothing shorter, so no other benchmark's names, nor anything
+/// that is not a benchmark's, can match it.
+fn leftover_prefix(text: &str) -> Result<String, String> {
+    let prefix = text.strip_suffix('*').unwrap_or(text);
+    let parts: Vec<&str> = prefix.split('_').collect();
+    let digits = |s: &str, n: Option<usize>| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && n.is_none_or(|n| s.len() == n)
+    };
+    match parts.as_slice() {
+        ["bench", time, pid, ""] if digits(time, Some(10)) && digits(pid, None) => Ok(prefix.to_owned()),
+        _ => Err(format!("`{text}` is not a benchmark's prefix, `bench_<10 digits>_<process id>_`")),
+    }
 }
 
 /// The resolved plan of one benchmark.
@@ -136,6 +156,8 @@ pub struct Options {
     pub service_binaries: PathBuf,
     /// The settings file the child `tiendo up` of the memory part is given (`--config`).
     pub config: Option<PathBuf>,
+    /// Remove what the benchmark of this namespace prefix left, and measure nothing.
+    pub remove_leftovers: Option<String>,
 }
 
 impl Options {
@@ -167,6 +189,7 @@ impl Options {
                 .and_then(|exe| exe.parent().map(PathBuf::from))
                 .unwrap_or_else(|| PathBuf::from(".")),
             config: None,
+            remove_leftovers: None,
         }
     }
 
@@ -211,6 +234,7 @@ impl From<Args> for Options {
             tiendo_binary: a.tiendo_binary.unwrap_or(base.tiendo_binary),
             service_binaries: a.service_binaries.unwrap_or(base.service_binaries),
             config: None,
+            remove_leftovers: a.remove_leftovers,
         }
     }
 }
@@ -255,5 +279,19 @@ mod tests {
         assert!(parse(&["--skip", "everything"]).is_err());
         assert!(parse(&["--instances", "0,2"]).is_err());
         assert!(parse(&["--also-sqlite"]).is_err(), "comparing with SQLite needs --database-url");
+    }
+
+    #[test]
+    fn leftovers_are_named_by_a_whole_benchmark_prefix_and_need_a_shared_nats_server() {
+        let nats = ["--nats-url", "nats://127.0.0.1:4222"];
+        let o = parse(&[&nats[..], &["--remove-leftovers", "bench_1205120301_4242_*"]].concat()).unwrap();
+        assert_eq!(o.remove_leftovers.as_deref(), Some("bench_1205120301_4242_"), "the printed `*` is dropped");
+        let o = parse(&[&nats[..], &["--remove-leftovers", "bench_1205120301_4242_"]].concat()).unwrap();
+        assert_eq!(o.remove_leftovers.as_deref(), Some("bench_1205120301_4242_"));
+        for not_one in ["bench_", "bench_1205120301_", "bench_1205120301_4242", "bench_12051203_4242_", "tiendo", ""] {
+            assert!(parse(&[&nats[..], &["--remove-leftovers", not_one]].concat()).is_err(), "{not_one:?}");
+        }
+        assert!(parse(&["--remove-leftovers", "bench_1205120301_4242_"]).is_err(), "without --nats-url");
+        assert_eq!(parse(&[]).unwrap().remove_leftovers, None);
     }
 }

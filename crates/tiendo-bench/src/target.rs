@@ -10,7 +10,7 @@ use std::ops::Deref;
 use anyhow::Context as _;
 use tiendo::Up;
 use tiendo_bus::Bus;
-use tiendo_settings::Settings;
+use tiendo_settings::{NatsSettings, Settings};
 use tiendo_store::sea_orm;
 use tiendo_testkit::namespace;
 use tiendo_testkit::nats::{self, NatsServer};
@@ -20,6 +20,45 @@ use tokio_util::sync::CancellationToken;
 
 use super::options::{Options, Part};
 use super::workload::Country;
+
+/// `--remove-leftovers`: what a benchmark of namespace prefix `prefix` left on the NATS server
+/// of `--nats-url` and on the PostgreSQL server of `--database-url`, removed. It never starts
+/// a private nats-server: the one a killed benchmark started died with it, streams and all.
+pub async fn remove_leftovers(mut base: Settings, options: &Options, prefix: &str) -> anyhow::Result<String> {
+    let url = options.nats_url.as_deref().context("--remove-leftovers needs --nats-url")?;
+    anyhow::ensure!(nats::reachable(url), "{} does not answer", tiendo_settings::redact_url(url));
+    base.nats.url = url.into();
+    if let Some(database) = &options.database_url {
+        anyhow::ensure!(
+            database.starts_with("postgres://") || database.starts_with("postgresql://"),
+            "--database-url takes a PostgreSQL URL: a benchmark's SQLite files are in temporary folders"
+        );
+    }
+    remove_named(&base.nats, options.database_url.as_deref(), prefix).await
+}
+
+/// Deletes the streams and drops the PostgreSQL databases (when `postgres_admin` is given)
+/// whose names start with `prefix`. Says what it removed.
+async fn remove_named(nats: &NatsSettings, postgres_admin: Option<&str>, prefix: &str) -> anyhow::Result<String> {
+    let bus = Bus::connect(nats, "tiendo-bench").await?;
+    let mut streams = 0;
+    for name in namespace::streams_named(&bus, prefix).await? {
+        bus.js.delete_stream(&name).await.with_context(|| format!("deleting stream {name}"))?;
+        streams += 1;
+    }
+    let mut databases = 0;
+    if let Some(admin_url) = postgres_admin {
+        let admin = sea_orm::Database::connect(admin_url)
+            .await
+            .with_context(|| format!("connecting to {}", tiendo_settings::redact_url(admin_url)))?;
+        for name in namespace::databases_named(&admin, prefix).await? {
+            namespace::drop_database(&admin, &name).await.with_context(|| format!("dropping database {name}"))?;
+            databases += 1;
+        }
+        admin.close().await.ok();
+    }
+    Ok(format!("{streams} streams and {databases} databases"))
+}
 
 /// The servers every part of one benchmark uses.
 pub struct Environment {
@@ -79,23 +118,7 @@ impl Environment {
     /// For a run abandoned half way (a run that ends closes its own namespace). Says what it
     /// removed.
     pub async fn sweep(&self) -> anyhow::Result<String> {
-        let prefix = self.namespace_prefix();
-        let bus = Bus::connect(&self.base.nats, "tiendo-bench").await?;
-        let mut streams = 0;
-        for name in namespace::streams_named(&bus, &prefix).await? {
-            bus.js.delete_stream(&name).await.with_context(|| format!("deleting stream {name}"))?;
-            streams += 1;
-        }
-        let mut databases = 0;
-        if let Some(admin_url) = &self.postgres_admin {
-            let admin = sea_orm::Database::connect(admin_url.as_str()).await?;
-            for name in namespace::databases_named(&admin, &prefix).await? {
-                namespace::drop_database(&admin, &name).await.with_context(|| format!("dropping database {name}"))?;
-                databases += 1;
-            }
-            admin.close().await.ok();
-        }
-        Ok(format!("{streams} streams and {databases} databases"))
+        remove_named(&self.base.nats, self.postgres_admin.as_deref(), &self.namespace_prefix()).await
     }
 
     pub fn database_kind(&self) -> DatabaseKind {
