@@ -18,7 +18,7 @@ use tiendo_domain::{DepartmentCode, EventId, FigureKey, Observation, Percent, Po
 
 use crate::entity::{figure, observation};
 use crate::error::StoreError;
-use crate::keys::{any_key, any_of};
+use crate::keys::{any_of, ByKeys};
 use crate::rows::Insert;
 use crate::{key_texts, parse_key, parse_time, time, ROWS_PER_STATEMENT};
 
@@ -94,16 +94,11 @@ impl Work {
     ) -> Result<(), StoreError> {
         use figure::Column as F;
         let wanted: Vec<FigureKey> = keys.into_iter().filter(|k| !self.figures.contains_key(k)).collect();
+        let mut lookup =
+            ByKeys::<figure::Entity, 3>::new(db.get_database_backend(), [F::Indicator, F::OrgUnit, F::Period]);
         for chunk in wanted.chunks(ROWS_PER_STATEMENT / 2) {
             let texts: Vec<[String; 3]> = chunk.iter().map(key_texts).collect();
-            let found = figure::Entity::find()
-                .filter(any_key(
-                    db.get_database_backend(),
-                    [F::Indicator, F::OrgUnit, F::Period],
-                    texts.iter().map(|[i, u, p]| [i.as_str(), u.as_str(), p.as_str()]),
-                ))
-                .all(db)
-                .await?;
+            let found = lookup.all(db, &texts).await?;
             self.absent.extend(chunk.iter().cloned());
             for model in found {
                 let f = unit_figure(model)?;
