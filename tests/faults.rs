@@ -573,3 +573,35 @@ async fn services_starting_at_once_all_find_the_streams_whichever_created_them()
         app.cleanup().await;
     }
 }
+
+/// Two processes on one SQLite file, as `tiendo-aggregation` and `tiendo-alerting` run (each
+/// its own connection): a transaction that reads before it writes (aggregation's do) while the
+/// other holds the write lock waits for it, instead of failing at once with "database is
+/// locked". SQLite returns that without waiting out the busy timeout to a transaction that
+/// already reads, so tiendo's SQLite transactions take the write lock first. Before they did,
+/// such a failure sent aggregation's messages back to the stream, to come again after later
+/// ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_transaction_that_reads_first_waits_for_another_processs_write_lock() {
+    use tiendo_store::sea_orm::ConnectionTrait as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = tiendo_settings::Settings::defaults().database;
+    settings.url = format!("sqlite://{}?mode=rwc", dir.path().join("two.db").display()).into();
+    let first = tiendo_store::connect(&settings).await.unwrap();
+    tiendo_store::connect::migrate(&first).await.unwrap();
+    let second = tiendo_store::connect(&settings).await.unwrap();
+
+    let holding = tiendo_store::begin(&first).await.unwrap();
+    holding.execute_unprepared("DELETE FROM figures").await.unwrap();
+    let waiting = tokio::spawn(async move {
+        let tx = tiendo_store::begin(&second).await?;
+        tx.execute_unprepared("SELECT COUNT(*) FROM figures").await?;
+        tx.execute_unprepared("DELETE FROM observations").await?;
+        tx.commit().await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "the second waits for the first's write lock: {:?}", waiting.await);
+    holding.commit().await.unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("it goes on once the lock is free");
+    done.unwrap().expect("and commits");
+}

@@ -220,7 +220,7 @@ impl TestApp {
     /// database pings), no batch is finished, nothing more is acknowledged.
     pub async fn crash(&mut self) {
         if let Some(instance) = self.running.take() {
-            instance.crash();
+            instance.crash().await;
         }
     }
 
@@ -343,6 +343,8 @@ pub const DISTRICTS: [&str; 11] = ["883", "884", "886", "887", "888", "889", "89
 /// with it every task the services started, wherever they stand.
 pub struct Instance {
     runtime: Option<tokio::runtime::Runtime>,
+    /// Its database pool, to wait at a crash for the statement SQLite was running.
+    db: DatabaseConnection,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
     /// Where its HTTP endpoints answer.
@@ -359,21 +361,21 @@ impl Instance {
             .build()
             .expect("a runtime for tiendo up");
         let shutdown = CancellationToken::new();
-        let (built, http) = tokio::sync::oneshot::channel();
+        let (built, ready) = tokio::sync::oneshot::channel();
         let (settings, clock, stop) = (settings.clone(), clock.map(ManualClock::clock), shutdown.clone());
         let handle = runtime.spawn(async move {
             let up = match clock {
                 Some(c) => Up::build_with(settings, c).await?,
                 None => Up::build(settings).await?,
             };
-            let _ = built.send(up.http_addr());
+            let _ = built.send((up.http_addr(), up.db.connection().clone()));
             up.run_until_stopped(stop).await
         });
-        let http = match http.await {
-            Ok(addr) => addr,
+        let (http, db) = match ready.await {
+            Ok(ready) => ready,
             Err(_) => panic!("tiendo up did not build: {:?}", handle.await),
         };
-        Instance { runtime: Some(runtime), shutdown, handle, http }
+        Instance { runtime: Some(runtime), db, shutdown, handle, http }
     }
 
     /// Stops gracefully: the batches in hand are finished; then whatever is left is dropped.
@@ -383,8 +385,17 @@ impl Instance {
         let _ = tokio::time::timeout(Duration::from_secs(10), handle).await;
     }
 
-    /// Stops as `kill -9` would.
-    pub fn crash(self) {}
+    /// Stops as `kill -9` would: its tasks are dropped where they stand. A statement the
+    /// database was already running when they were (SQLite's runs on a thread of its own, a
+    /// `COMMIT` among them) ends as it would have before a real kill; the crash returns once
+    /// it has (the pool closed), so nothing the instance started is still at work after it.
+    pub async fn crash(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+        let closed = tokio::time::timeout(Duration::from_secs(10), self.db.clone().close()).await;
+        assert!(closed.is_ok(), "the crashed instance's database connections were released within 10 s");
+    }
 }
 
 impl Drop for Instance {

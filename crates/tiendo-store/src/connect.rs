@@ -129,10 +129,24 @@ pub async fn begin_with(db: &DatabaseConnection, isolation: Isolation) -> Result
         _ => {
             let turn = sqlite_turn(db).lock_owned().await;
             let tx = db.begin().await?;
-            Ok(Transaction { tx: Some(tx), turn: Some(turn), db: db.clone() })
+            let tx = Transaction { tx: Some(tx), turn: Some(turn), db: db.clone() };
+            // Dropped on failure: rolled back, and the connection replaced.
+            tx.execute_unprepared(SQLITE_WRITE_LOCK).await?;
+            Ok(tx)
         }
     }
 }
+
+/// The first statement of every SQLite transaction: a write that changes nothing, so the
+/// transaction takes the database's write lock before it reads anything, waiting out the busy
+/// timeout for it when another process holds it (`BEGIN IMMEDIATE`, which sea-orm cannot ask
+/// for). A transaction that reads first and only then writes is refused at once with
+/// SQLITE_BUSY when another connection holds the lock: SQLite does not wait for a reader to
+/// become a writer. aggregation's transactions read first; run as processes of their own on
+/// one file, one of them failed so whenever alerting was writing, and its messages went back
+/// to the stream to come again after later ones (`tests/faults.rs`
+/// `on_sqlite_a_transaction_that_reads_first_waits_for_another_processs_write_lock`).
+const SQLITE_WRITE_LOCK: &str = "DELETE FROM observations WHERE 0";
 
 /// A transaction, committed with [`Transaction::commit`]; dropped, it is rolled back.
 ///

@@ -76,8 +76,9 @@ pub fn fault(e: &DbErr) -> Fault {
 fn sqlite_code(code: &str) -> Fault {
     let Ok(n) = code.parse::<u32>() else { return Fault::Conflict };
     match n & 0xff {
-        // Plain SQLITE_BUSY comes after the 10-second busy timeout: another process (aggregation
-        // and alerting run as two on one file) has held the write lock all that time. That is
+        // Plain SQLITE_BUSY comes after the 10-second busy timeout (every transaction takes the
+        // write lock first: `connect::SQLITE_WRITE_LOCK`): another process (aggregation and
+        // alerting run as two on one file) has held the write lock all that time. That is
         // the database being unavailable to this one, not this message failing: held, and
         // never counted against `pipeline.max_deliver`.
         5 if n == 5 => Fault::Unavailable,
