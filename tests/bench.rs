@@ -51,7 +51,7 @@ fn head() -> String {
 fn smoke(dir: &tempfile::TempDir) -> Options {
     let mut options = Options::smoke();
     // The shared test server; the benchmark starts a private one if it does not answer.
-    options.nats_url = Some(std::env::var("TIENDO_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()));
+    options.nats_url = Some(tiendo_tests::nats_url());
     options.json = dir.path().join("bench").join("bench.json");
     options.tiendo_binary = tiendo_tests::fleet::binary("tiendo");
     options.service_binaries =
@@ -152,9 +152,7 @@ async fn a_smoke_run_measures_every_figure_and_writes_them_as_json() {
 async fn the_instances_part_runs_one_two_and_four_aggregation_processes_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = smoke(&dir);
-    options.database_url = Some(
-        std::env::var("TIENDO_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
-    );
+    options.database_url = Some(tiendo_tests::postgres_admin_url());
     options.parts = vec![Part::Instances];
     let (json, out) = bench(&options).await;
     let per_s: Vec<f64> = [1, 2, 4].map(|n| figure(&json, &out, &format!("scale_out_obs_per_s_{n}"))).into();
@@ -180,6 +178,29 @@ fn children_of(pid: u32) -> Vec<(u32, String)> {
         .collect()
 }
 
+/// The shared servers a benchmark's namespaces live on: the tests' NATS server and PostgreSQL.
+struct Shared {
+    admin: tiendo_store::sea_orm::DatabaseConnection,
+    bus: tiendo_bus::Bus,
+}
+
+impl Shared {
+    async fn connect(nats: &str, postgres: &str) -> Shared {
+        let admin = tiendo_store::sea_orm::Database::connect(postgres).await.expect("connect");
+        let mut settings = Settings::defaults().nats;
+        settings.url = nats.into();
+        let bus = tiendo_bus::Bus::connect(&settings, "bench-test").await.expect("bus");
+        Shared { admin, bus }
+    }
+
+    /// How many streams and PostgreSQL databases have names starting with `prefix`.
+    async fn named(&self, prefix: &str) -> (usize, usize) {
+        let streams = tiendo_testkit::namespace::streams_named(&self.bus, prefix).await.expect("list streams");
+        let databases = tiendo_testkit::namespace::databases_named(&self.admin, prefix).await.expect("list databases");
+        (streams.len(), databases.len())
+    }
+}
+
 /// `tiendo bench --smoke` running the instances part alone on the tests' PostgreSQL, with its
 /// stdout piped; on the shared test NATS server, or on a private one of its own when `nats` is
 /// `None`.
@@ -195,8 +216,7 @@ struct Running {
 impl Running {
     async fn start(dir: &tempfile::TempDir, nats: Option<&str>) -> Running {
         use tokio::io::AsyncBufReadExt as _;
-        let postgres = std::env::var("TIENDO_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let postgres = tiendo_tests::postgres_admin_url();
         let tiendo = tiendo_tests::fleet::binary("tiendo");
         let mut command = tokio::process::Command::new(&tiendo);
         command
@@ -258,20 +278,13 @@ impl Running {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_benchmark_kills_its_processes_and_removes_its_databases_and_streams() {
     let dir = tempfile::tempdir().unwrap();
-    let nats = std::env::var("TIENDO_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let nats = tiendo_tests::nats_url();
     let mut running = Running::start(&dir, Some(&nats)).await;
     let children = running.children_once_aggregation_runs().await;
-    let admin = tiendo_store::sea_orm::Database::connect(running.postgres.as_str()).await.expect("connect");
-    let prefix = running.prefix.clone();
-    let databases =
-        || async { tiendo_testkit::namespace::databases_named(&admin, &prefix).await.expect("list databases").len() };
-    let mut nats_settings = Settings::defaults().nats;
-    nats_settings.url = nats.as_str().into();
-    let bus = tiendo_bus::Bus::connect(&nats_settings, "bench-test").await.expect("bus");
-    let streams =
-        || async { tiendo_testkit::namespace::streams_named(&bus, &prefix).await.expect("list streams").len() };
-    assert!(databases().await >= 1, "the run has its database");
-    assert!(streams().await >= 1, "the run has its streams");
+    let shared = Shared::connect(&nats, &running.postgres).await;
+    let (streams, databases) = shared.named(&running.prefix).await;
+    assert!(databases >= 1, "the run has its database");
+    assert!(streams >= 1, "the run has its streams");
 
     let status = running.signal_and_wait("-TERM").await;
     let mut rest = Vec::new();
@@ -283,9 +296,10 @@ async fn an_interrupted_benchmark_kills_its_processes_and_removes_its_databases_
     for (child, name) in &children {
         assert!(!alive(*child), "{name} ({child}) still runs");
     }
-    assert_eq!(databases().await, 0, "its databases are dropped");
-    assert_eq!(streams().await, 0, "its streams are deleted");
-    admin.close().await.ok();
+    let (streams, databases) = shared.named(&running.prefix).await;
+    assert_eq!(databases, 0, "its databases are dropped");
+    assert_eq!(streams, 0, "its streams are deleted");
+    shared.admin.close().await.ok();
 }
 
 /// `tiendo bench` killed with SIGKILL, which it cannot catch or clean up after: the processes
@@ -328,18 +342,16 @@ async fn what_a_benchmark_killed_with_sigkill_left_is_removed_by_its_prefix_and_
     use tiendo_bus::async_nats::jetstream::stream;
     use tiendo_store::sea_orm::ConnectionTrait as _;
     let dir = tempfile::tempdir().unwrap();
-    let nats = std::env::var("TIENDO_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let nats = tiendo_tests::nats_url();
     let mut running = Running::start(&dir, Some(&nats)).await;
     running.children_once_aggregation_runs().await;
     let prefix = running.prefix.clone();
-    let admin = tiendo_store::sea_orm::Database::connect(running.postgres.as_str()).await.expect("connect");
-    let mut nats_settings = Settings::defaults().nats;
-    nats_settings.url = nats.as_str().into();
-    let bus = tiendo_bus::Bus::connect(&nats_settings, "bench-test").await.expect("bus");
+    let shared = Shared::connect(&nats, &running.postgres).await;
+    let (admin, bus) = (&shared.admin, &shared.bus);
     // A bystander: the same time, a process id one digit longer.
     let bystander = format!("{}0_bystander", prefix.trim_end_matches('_'));
     let bystander_stream = tiendo_bus::names::stream_case(&bystander);
-    tiendo_testkit::namespace::drop_database(&admin, &bystander).await.expect("no bystander yet");
+    tiendo_testkit::namespace::drop_database(admin, &bystander).await.expect("no bystander yet");
     admin.execute_unprepared(&format!("CREATE DATABASE \"{bystander}\"")).await.expect("create the bystander");
     let subjects = vec![format!("{bystander}.x")];
     bus.js
@@ -349,11 +361,7 @@ async fn what_a_benchmark_killed_with_sigkill_left_is_removed_by_its_prefix_and_
 
     let status = running.signal_and_wait("-KILL").await;
     assert!(!status.success());
-    let databases =
-        || async { tiendo_testkit::namespace::databases_named(&admin, &prefix).await.expect("list databases").len() };
-    let streams =
-        || async { tiendo_testkit::namespace::streams_named(&bus, &prefix).await.expect("list streams").len() };
-    let left = (streams().await, databases().await);
+    let left = shared.named(&prefix).await;
     assert!(left.0 >= 1 && left.1 >= 1, "SIGKILL leaves streams and databases: {left:?}");
 
     let remove = |shown: String| {
@@ -372,14 +380,14 @@ async fn what_a_benchmark_killed_with_sigkill_left_is_removed_by_its_prefix_and_
     let said = remove(format!("{prefix}*")).await;
     let expected = format!("removed {} streams and {} databases named {prefix}*", left.0, left.1);
     assert!(said.trim_end().ends_with(&expected), "{said}");
-    assert_eq!((streams().await, databases().await), (0, 0), "nothing of the killed benchmark is left");
+    assert_eq!(shared.named(&prefix).await, (0, 0), "nothing of the killed benchmark is left");
     let said = remove(prefix.clone()).await;
     assert!(said.contains("removed 0 streams and 0 databases"), "a second time finds nothing: {said}");
 
-    let bystanders = tiendo_testkit::namespace::databases_named(&admin, &bystander).await.expect("list databases");
+    let bystanders = tiendo_testkit::namespace::databases_named(admin, &bystander).await.expect("list databases");
     assert_eq!(bystanders, vec![bystander.clone()], "another benchmark's database stays");
     assert!(bus.js.get_stream(&bystander_stream).await.is_ok(), "another benchmark's stream stays");
     bus.js.delete_stream(&bystander_stream).await.expect("remove the bystander's stream");
-    tiendo_testkit::namespace::drop_database(&admin, &bystander).await.expect("remove the bystander's database");
-    admin.close().await.ok();
+    tiendo_testkit::namespace::drop_database(admin, &bystander).await.expect("remove the bystander's database");
+    shared.admin.close().await.ok();
 }

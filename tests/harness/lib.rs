@@ -77,11 +77,13 @@ macro_rules! db_matrix {
     };
 }
 
-fn nats_url() -> String {
+/// The tests' NATS server: `TIENDO_TEST_NATS_URL`, or the machine's.
+pub fn nats_url() -> String {
     std::env::var("TIENDO_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
-fn postgres_admin_url() -> String {
+/// The tests' PostgreSQL admin URL: `TIENDO_TEST_POSTGRES_URL`, or the machine's.
+pub fn postgres_admin_url() -> String {
     std::env::var("TIENDO_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 

@@ -122,8 +122,6 @@ where
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::QueryTrait;
-
     use super::*;
     use crate::entity::figure;
 
