@@ -79,11 +79,15 @@ impl Fleet {
         self.running.insert(name, Process { child, addr, service, settings });
     }
 
-    /// Waits until `service` answers `/readyz` with 200.
-    pub async fn wait_ready(&self, service: &str) {
+    /// Waits until `service` answers `/readyz` with 200; fails at once if its process ended.
+    pub async fn wait_ready(&mut self, service: &str) {
         let addr = self.addr(service);
         let deadline = Instant::now() + Duration::from_secs(30);
         while crate::http_get(addr, "/readyz").await.0 != 200 {
+            let child = &mut self.running.get_mut(service).expect("service is running").child;
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{service} ended before it was ready ({status}); its log is in the test's stderr");
+            }
             assert!(Instant::now() < deadline, "{service} did not become ready");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
