@@ -25,8 +25,8 @@
 pub mod apply;
 pub mod partition;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use tiendo_store::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use chrono::{DateTime, Utc};
 use tiendo_bus::consume::Delivery;
@@ -184,17 +184,19 @@ pub async fn apply_observations<C: ConnectionTrait>(
     items: &[&Observation],
     now: DateTime<Utc>,
 ) -> Result<(Vec<Outcome>, Vec<UnitFigure>), StoreError> {
-    let mut changes = Changes::default();
     let mut outcomes = Vec::with_capacity(items.len());
-    let mut work = Work::default();
-    work.prefetch_events(db, items.iter().copied()).await?;
-    let mut figures = HashSet::new();
+    // Each observation touches its unit's figure and its ancestors' (two on a three-level tree).
+    let mut figures = HashSet::with_capacity(items.len() * 3);
     for o in items {
         figures.insert(o.key().clone());
         for ancestor in catalog.tree().ancestors_at(o.org_unit(), o.period().end()) {
             figures.insert(o.key().for_unit(ancestor));
         }
     }
+    let mut changes =
+        Changes { index: HashMap::with_capacity(figures.len()), figures: Vec::with_capacity(figures.len()) };
+    let mut work = Work::with_capacity(items.len(), figures.len());
+    work.prefetch_events(db, items.iter().copied()).await?;
     work.prefetch_figures(db, figures).await?;
     for obs in items {
         outcomes.push(apply::apply(db, &mut work, catalog, obs, now, &mut |f| changes.push(f)).await?);
@@ -204,7 +206,6 @@ pub async fn apply_observations<C: ConnectionTrait>(
 }
 
 /// Changed figures of one transaction, the latest version of each key only.
-#[derive(Default)]
 struct Changes {
     index: HashMap<FigureKey, usize>,
     figures: Vec<UnitFigure>,

@@ -6,7 +6,7 @@
 //! all in (less than `alerting.min_coverage` of them) is `incomplete`: not judged, and no
 //! alert moves. The tables are `tiendo_store::alerting`; this module holds the judgement only.
 
-use std::collections::{HashMap, HashSet};
+use tiendo_store::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use chrono::{DateTime, Utc};
 use tiendo_domain::alert::{alert_id, AlertKind, AlertState, PlanKey, Standing, Transition};
@@ -167,7 +167,7 @@ pub async fn judge_keys<C: ConnectionTrait>(
 
 /// The reports of each (indicator, period) a batch asks about, read once per batch.
 #[derive(Default)]
-struct ReportCache(HashMap<(IndicatorId, Period), (HashMap<OrgUnitCode, Receipt>, Reports)>);
+struct ReportCache(HashMap<(IndicatorId, Period), (std::collections::HashMap<OrgUnitCode, Receipt>, Reports)>);
 
 impl ReportCache {
     /// How much of what `unit`'s figure of `period` depends on is in.

@@ -1,6 +1,7 @@
 //! Identifiers that have been checked once, at the edge, and need no checking after.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Why a string is not a valid identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,14 +22,18 @@ fn check_token(kind: &str, s: &str) -> Result<(), IdError> {
 macro_rules! token_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
+        ///
+        /// Shared, not copied: a clone is a reference count, not an allocation. Aggregation
+        /// and alerting clone keys made of these several times per observation
+        /// (docs/performance.md, issue 15, change 23).
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Checks `s` and wraps it.
             pub fn parse(s: &str) -> Result<Self, IdError> {
                 check_token($kind, s)?;
-                Ok(Self(s.to_owned()))
+                Ok(Self(Arc::from(s)))
             }
 
             /// The identifier as it appears on the wire.
@@ -67,8 +72,9 @@ token_id!(
 );
 
 /// A department's id for one observation: 1 to 128 characters, no control characters.
+/// Shared like the tokens above: a clone is a reference count.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct EventId(String);
+pub struct EventId(Arc<str>);
 
 impl EventId {
     /// Longest accepted event id, in characters.
@@ -86,7 +92,7 @@ impl EventId {
         if s.chars().any(char::is_control) {
             return Err(IdError("event_id must not contain control characters".into()));
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(Arc::from(s)))
     }
 
     /// The id as the department sent it.

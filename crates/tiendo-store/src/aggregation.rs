@@ -6,8 +6,6 @@
 //! by every one of its units' observations). Rows are converted to domain types here, so the
 //! service works on checked keys and figures only.
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
@@ -18,6 +16,7 @@ use tiendo_domain::{DepartmentCode, EventId, FigureKey, Observation, Percent, Po
 
 use crate::entity::{figure, observation};
 use crate::error::StoreError;
+use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use crate::keys::{any_of, ByKeys};
 use crate::rows::Insert;
 use crate::{key_texts, parse_key, parse_time, time, ROWS_PER_STATEMENT};
@@ -50,6 +49,21 @@ pub struct Work {
 }
 
 impl Work {
+    /// A transaction's work for about `observations` observations touching about `figures`
+    /// figures: its tables sized once, not grown while it runs.
+    pub fn with_capacity(observations: usize, figures: usize) -> Self {
+        Work {
+            figures: HashMap::with_capacity(figures),
+            absent: HashSet::with_capacity(figures),
+            dirty: Vec::with_capacity(figures),
+            dirty_set: HashSet::with_capacity(figures),
+            observations: HashMap::with_capacity(observations),
+            inserted: Vec::with_capacity(observations),
+            inserted_set: HashSet::with_capacity(observations),
+            replaced: Vec::new(),
+        }
+    }
+
     /// Reads in one query per few hundred ids which of these (department, event id) exist.
     /// Each query names one department, so it walks the primary key instead of the table.
     pub async fn prefetch_events<'a, C: ConnectionTrait>(

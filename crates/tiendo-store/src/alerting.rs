@@ -5,7 +5,7 @@
 //! per figure: alerting shares the database with aggregation, on SQLite one connection, and
 //! every statement it runs is time aggregation waits.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{

@@ -19,6 +19,7 @@
 //! - [`entity`]: one module per table.
 //! - [`keys`]: looking rows up by a batch of keys (one array parameter on PostgreSQL).
 //! - [`rows`]: multi-row `INSERT`s written straight from models.
+//! - [`hash`]: the hash maps of a transaction's working sets.
 //! - [`migration`]: timestamped migrations, each with up and down.
 
 pub mod aggregation;
@@ -26,6 +27,7 @@ pub mod alerting;
 pub mod connect;
 pub mod entity;
 pub mod error;
+pub mod hash;
 pub mod keys;
 pub mod migration;
 pub mod outbox;
