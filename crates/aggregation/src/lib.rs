@@ -26,7 +26,6 @@ pub mod apply;
 pub mod partition;
 
 use std::sync::Arc;
-use tiendo_store::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use chrono::{DateTime, Utc};
 use tiendo_bus::consume::Delivery;
@@ -42,6 +41,7 @@ use tiendo_runtime::consumer::Consumer;
 use tiendo_runtime::{encode, Deps, Failure};
 use tiendo_stateful::{Applied, ApplyError, Counted, Database, Stateful, StatefulService};
 use tiendo_store::aggregation::Work;
+use tiendo_store::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use tiendo_store::sea_orm::{ConnectionTrait, DatabaseTransaction};
 use tiendo_store::{Isolation, StoreError};
 

@@ -6,8 +6,6 @@
 //! all in (less than `alerting.min_coverage` of them) is `incomplete`: not judged, and no
 //! alert moves. The tables are `tiendo_store::alerting`; this module holds the judgement only.
 
-use tiendo_store::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
-
 use chrono::{DateTime, Utc};
 use tiendo_domain::alert::{alert_id, AlertKind, AlertState, PlanKey, Standing, Transition};
 use tiendo_domain::figure::FigureVersion;
@@ -18,6 +16,7 @@ use tiendo_domain::trajectory::judge;
 use tiendo_domain::trajectory::Status;
 use tiendo_domain::{Catalog, FigureKey, IndicatorId, OrgUnitCode, Percent, Period, PlanId, UnitKey};
 use tiendo_store::alerting::{self, AlertRecord, Judged, Latest, SeriesAsk};
+use tiendo_store::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use tiendo_store::sea_orm::ConnectionTrait;
 use tiendo_store::StoreError;
 

@@ -5,8 +5,6 @@
 //! per figure: alerting shares the database with aggregation, on SQLite one connection, and
 //! every statement it runs is time aggregation waits.
 
-use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
-
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{
     Alias, Condition, Expr, Func, JoinType, OnConflict, Order, Query, SelectStatement, SimpleExpr,
@@ -24,6 +22,7 @@ use tiendo_domain::{FigureKey, IndicatorId, OrgUnitCode, Percent, Period, PlanId
 use crate::entity::alert_figure::Column as F;
 use crate::entity::{alert, alert_event, alert_figure, standing};
 use crate::error::StoreError;
+use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use crate::keys::{any_key, array};
 use crate::rows;
 use crate::{key_texts, parse_time, time, ROWS_PER_STATEMENT};
