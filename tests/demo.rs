@@ -1,7 +1,6 @@
 //! The README's first command: `tiendo demo` tells its whole story, starting its own
 //! nats-server when none answers at the configured URL; with `--serve` its pages stay up.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use tiendo_settings::Settings;
@@ -11,7 +10,7 @@ async fn the_demo_starts_its_own_nats_server_and_tells_the_whole_story() {
     let mut settings = Settings::defaults();
     // Nothing listens on port 1: the demo must start a local server.
     settings.nats.url = "nats://127.0.0.1:1".into();
-    let http = SocketAddr::from(([127, 0, 0, 1], tiendo_testkit::free_port()));
+    let http = tiendo_testkit::free_addr();
     settings.http.listen = http;
     // `--serve`: once the story is told, its pages answer until told to stop.
     let pages = Arc::new(Mutex::new(Vec::new()));

@@ -41,10 +41,6 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-fn free_port() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], tiendo_testkit::free_port()))
-}
-
 impl Fleet {
     /// Starts every service and waits until each answers `/readyz` with 200.
     pub async fn start(settings: &Settings) -> Fleet {
@@ -66,7 +62,7 @@ impl Fleet {
     /// Starts `service`'s binary as the process `name` on `settings` (a second aggregation
     /// instance, or the same one in another mode), replacing a process of that name.
     pub fn spawn_as(&mut self, name: &'static str, service: &'static str, settings: Settings) {
-        let addr = free_port();
+        let addr = tiendo_testkit::free_addr();
         let mut command = Command::new(binary(&format!("tiendo-{service}")));
         command
             .env_clear()

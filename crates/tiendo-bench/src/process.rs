@@ -39,7 +39,7 @@ impl Child {
         name: impl Into<String>,
     ) -> anyhow::Result<Child> {
         let name = name.into();
-        let http = std::net::SocketAddr::from(([127, 0, 0, 1], tiendo_testkit::free_port()));
+        let http = tiendo_testkit::free_addr();
         let log = ns.dir().join(format!("{name}.log"));
         let mut command = Command::new(binary);
         if let Some(config) = config {

@@ -53,6 +53,11 @@ pub fn free_port() -> u16 {
     ports::reserve().expect("a free loopback port below the ephemeral range")
 }
 
+/// [`free_port`] on the loopback address: where a server this process starts listens.
+pub fn free_addr() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], free_port()))
+}
+
 /// Where [`free_port`] looks: below Linux's default ephemeral range (32768–60999), above
 /// the well-known servers' ports.
 pub const PORTS: std::ops::Range<u16> = 20_000..32_768;

@@ -16,7 +16,7 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(target: SocketAddr) -> anyhow::Result<Arc<Proxy>> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], crate::free_port()));
+        let addr = crate::free_addr();
         let (up, _) = watch::channel(true);
         let proxy = Arc::new(Proxy { addr, up });
         let p = proxy.clone();
