@@ -31,7 +31,13 @@ impl Readiness {
 
     /// True when there is at least one check and all pass.
     pub fn is_ready(&self) -> bool {
-        let report = self.report();
+        Self::passes(&self.report())
+    }
+
+    /// Whether a [`Readiness::report`] says ready: at least one check, and all pass. `/readyz`
+    /// decides its status from the report its body shows, so the two cannot disagree when a
+    /// probe changes between two readings.
+    pub fn passes(report: &[(String, bool)]) -> bool {
         !report.is_empty() && report.iter().all(|(_, ok)| *ok)
     }
 }
