@@ -14,14 +14,20 @@ use tiendo_settings::Settings;
 use tiendo_testkit::child::alive;
 
 /// Every figure a full run on SQLite reports; the ratios are derived from the others' medians.
-const FIGURES: [&str; 19] = [
+const FIGURES: [&str; 25] = [
     "ceiling_obs_per_s",
     "single_obs_per_s",
     "single_to_aggregation_obs_per_s",
     "single_ratio_to_ceiling",
+    "single_cpu_us_per_obs",
+    "single_cpu_bound_obs_per_s",
+    "single_cpu_bound_ratio_to_ceiling",
     "batched_obs_per_s",
     "batched_to_aggregation_obs_per_s",
     "batched_ratio_to_ceiling",
+    "batched_cpu_us_per_obs",
+    "batched_cpu_bound_obs_per_s",
+    "batched_cpu_bound_ratio_to_ceiling",
     "latency_aggregate_p50_ms",
     "latency_aggregate_p99_ms",
     "latency_aggregate_max_ms",
@@ -114,9 +120,17 @@ async fn a_smoke_run_measures_every_figure_and_writes_them_as_json() {
     // of every tree, and the memory figure is a process's, not zero or a unit mix-up.
     assert!(close(median("single_ratio_to_ceiling"), median("single_obs_per_s") / median("ceiling_obs_per_s")));
     assert!(close(median("batched_ratio_to_ceiling"), median("batched_obs_per_s") / median("ceiling_obs_per_s")));
+    let cores = json["cores"].as_f64().expect("the cores");
     for part in ["single", "batched"] {
         let (through, to) = (median(&format!("{part}_obs_per_s")), median(&format!("{part}_to_aggregation_obs_per_s")));
         assert!(through <= to, "{part}: through alerting ({through} obs/s) is no faster than to aggregation ({to})");
+        // The CPU bound is what the cores allow at the CPU each observation cost (one run: the
+        // medians are that run's values). Not compared with the throughput: the tests running
+        // beside this one have processes of the names it counts.
+        let (cpu, bound) = (median(&format!("{part}_cpu_us_per_obs")), median(&format!("{part}_cpu_bound_obs_per_s")));
+        assert!(close(bound, cores * 1e6 / cpu), "{part}: {bound} obs/s at {cpu} µs/obs on {cores} cores");
+        let ratio = median(&format!("{part}_cpu_bound_ratio_to_ceiling"));
+        assert!(close(ratio, bound / median("ceiling_obs_per_s")), "{part}: {ratio}");
     }
     assert!(close(
         median("scale_ratio_largest_to_smallest"),

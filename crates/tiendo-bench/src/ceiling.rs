@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use tiendo_bus::StreamKind;
 
+use super::cpu;
 use super::options::Part;
 use super::report::{number, Sample};
 use super::target::Environment;
@@ -22,16 +23,19 @@ pub async fn run(env: &Environment, run: usize, country: &Country, workload: &Wo
         let messages = workload::messages(&ns.bus.names, country, &workload.observations, 1);
         let bytes: usize = messages.iter().map(|m| m.payload.len()).sum();
         let count = messages.len();
+        let cpu = cpu::Clock::start();
         let start = Instant::now();
         ns.bus.publish_all(messages).await?;
         let secs = start.elapsed().as_secs_f64();
+        let spent = cpu.stop();
         let per_s = count as f64 / secs;
         anyhow::Ok(Measured {
             samples: vec![Sample::new("ceiling_obs_per_s", "ceiling: JetStream publish, no consumer", "obs/s", per_s)],
             notes: vec![format!(
-                "{count} messages of {} bytes on average stored in {secs:.2} s ({} obs/s)",
+                "{count} messages of {} bytes on average stored in {secs:.2} s ({} obs/s); {}",
                 bytes / count.max(1),
-                number(per_s)
+                number(per_s),
+                spent.describe(count, cpu::cores())
             )],
         })
     }

@@ -24,6 +24,7 @@
 //! - [`report`]: medians, targets, the table and the JSON file.
 
 pub mod ceiling;
+pub mod cpu;
 pub mod instances;
 pub mod latency;
 pub mod memory;
@@ -112,7 +113,7 @@ pub async fn run(
     let mut stop = std::pin::pin!(stop);
     let pipeline_batch = settings.pipeline.batch_size;
     let env = Environment::open(settings, options).await?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = cpu::cores();
     let mut report =
         Report::new(report::commit(), cores, env.database_kind(), env.nats.clone(), options.runs, options.smoke);
     let inputs = Inputs::generate(options);
@@ -239,6 +240,18 @@ fn derive(report: &mut Report) {
             "through alerting, 1 obs per message / ceiling",
         ),
         ("batched_ratio_to_ceiling", "batched_obs_per_s", "ceiling_obs_per_s", "through alerting, batched / ceiling"),
+        (
+            "single_cpu_bound_ratio_to_ceiling",
+            "single_cpu_bound_obs_per_s",
+            "ceiling_obs_per_s",
+            "the most the cores allow, 1 obs per message / ceiling",
+        ),
+        (
+            "batched_cpu_bound_ratio_to_ceiling",
+            "batched_cpu_bound_obs_per_s",
+            "ceiling_obs_per_s",
+            "the most the cores allow, batched / ceiling",
+        ),
         (
             "batched_postgres_to_sqlite",
             "batched_obs_per_s",

@@ -15,6 +15,7 @@ use tiendo_proto::v1::Rejection;
 use tiendo_store::sea_orm::DatabaseConnection;
 use tiendo_testkit::Collector;
 
+use super::cpu::{self, Spent};
 use super::options::{Options, Part};
 use super::progress::{self, Phases};
 use super::report::{number, Sample};
@@ -92,10 +93,19 @@ async fn measure(
         _ => "1 obs per message".to_owned(),
     };
     let (through, to) = (n / pushed.through_alerting.as_secs_f64(), n / pushed.to_aggregation.as_secs_f64());
+    let observations = workload.observations.len();
+    let (cpu_per_obs, bound) = (pushed.cpu.per_observation(observations), pushed.cpu.bound(observations, cpu::cores()));
     Ok(Measured {
         samples: vec![
             Sample::new(key(part, ""), format!("end to end through alerting, {what}"), "obs/s", through),
             Sample::new(key(part, "_to_aggregation"), format!("end to end to aggregation, {what}"), "obs/s", to),
+            Sample::new(
+                format!("{}_cpu_us_per_obs", part.name()),
+                format!("CPU per observation, all parties, {what}"),
+                "µs",
+                cpu_per_obs,
+            ),
+            Sample::new(key(part, "_cpu_bound"), format!("most the cores allow at that CPU, {what}"), "obs/s", bound),
         ],
         notes: vec![pushed.describe(workload.observations.len(), count)],
     })
@@ -111,20 +121,24 @@ pub struct Pushed {
     pub phases: Phases,
     /// Figures aggregation holds at the end, every one judged by alerting.
     pub figures: u64,
+    /// CPU by party from the first publish until the through-alerting clock stopped.
+    pub cpu: Spent,
 }
 
 impl Pushed {
-    /// `n` observations in `messages` messages: both clocks, each stage's catch-up.
+    /// `n` observations in `messages` messages: both clocks, each stage's catch-up, the CPU
+    /// each party spent.
     pub fn describe(&self, n: usize, messages: usize) -> String {
         let (to, through) = (self.to_aggregation.as_secs_f64(), self.through_alerting.as_secs_f64());
         format!(
             "{n} obs in {messages} messages: applied in {to:.2} s ({} obs/s), {} figures judged in {through:.2} s ({} \
-             obs/s; alerting {:.2} s after aggregation); caught up: {}",
+             obs/s; alerting {:.2} s after aggregation); caught up: {}; {}",
             number(n as f64 / to),
             self.figures,
             number(n as f64 / through),
             through - to,
-            self.phases.describe()
+            self.phases.describe(),
+            self.cpu.describe(n, cpu::cores())
         )
     }
 }
@@ -143,6 +157,7 @@ pub async fn push(
 ) -> anyhow::Result<Pushed> {
     let rejections = Rejections::watch(ns).await?;
     let published: Arc<OnceLock<Result<Instant, String>>> = Arc::new(OnceLock::new());
+    let cpu = cpu::Clock::start();
     let start = Instant::now();
     let publisher = {
         let (bus, published) = (ns.bus.clone(), published.clone());
@@ -172,11 +187,13 @@ pub async fn push(
             return Err(e);
         }
     };
+    let cpu = cpu.stop();
     Ok(Pushed {
         to_aggregation: done.aggregation.duration_since(start),
         through_alerting: done.alerting.duration_since(start),
         phases,
         figures: progress::figures(db).await?,
+        cpu,
     })
 }
 
