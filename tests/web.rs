@@ -190,8 +190,23 @@ async fn vietnamese_by_default_and_english_on_request() {
     app.cleanup().await;
 }
 
+/// `tiendo_web_feed_messages_total{source}`, 0 before the first.
+async fn feed_read(app: &TestApp, source: &str) -> f64 {
+    app.metric("tiendo_web_feed_messages_total", &[("source", source)]).await.unwrap_or(0.0)
+}
+
 async fn the_event_stream_names_what_changed() {
     let mut app = TestApp::spawn(Db::Sqlite).await;
+    // No page listens yet: the feed reads alerting's notice of the figure, not its aggregate.
+    app.publish("dic", &percent("e0", "smartphone_adults", "884", "2024-01", 70.0)).await;
+    app.wait_idle().await;
+    let deadline = Instant::now() + WAIT;
+    while feed_read(&app, "judged").await == 0.0 {
+        assert!(Instant::now() < deadline, "the web never heard alerting's notice");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(feed_read(&app, "aggregates").await, 0.0, "aggregates read with no page listening");
+
     let mut stream = tokio::net::TcpStream::connect(app.http).await.unwrap();
     stream.write_all(b"GET /events HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n").await.unwrap();
     let mut seen = String::new();
@@ -212,7 +227,25 @@ async fn the_event_stream_names_what_changed() {
     }
     assert!(seen.contains("\"kind\":\"figure\""), "the aggregate too: {seen}");
     assert!(seen.contains("\"i:smartphone_adults\""));
+    let read = feed_read(&app, "aggregates").await;
+    assert!(read > 0.0, "read while the page listens");
+
+    // The page leaves: within the feed's recheck (1 s) it stops reading the aggregates.
     drop(stream);
+    let deadline = Instant::now() + WAIT;
+    while app.metric("tiendo_web_live_clients", &[]).await != Some(0.0) {
+        assert!(Instant::now() < deadline, "the page is still counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let judged = feed_read(&app, "judged").await;
+    app.publish("dic", &percent("e2", "smartphone_adults", "886", "2024-01", 70.0)).await;
+    app.wait_idle().await;
+    while feed_read(&app, "judged").await == judged {
+        assert!(Instant::now() < deadline, "the web never heard alerting's notice of e2");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(feed_read(&app, "aggregates").await, read, "aggregates read after the page left");
     app.cleanup().await;
 }
 

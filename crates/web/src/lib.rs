@@ -68,6 +68,9 @@ pub struct Shared {
     pub(crate) closing: CancellationToken,
     /// The bus, while the feed is subscribed to it.
     feeding: RwLock<Option<Bus>>,
+    /// Told when a page starts or stops listening: the feed follows the aggregates only while
+    /// one listens.
+    pub(crate) pages: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -92,6 +95,8 @@ pub(crate) struct WebMetrics {
     pub(crate) requests: IntCounterVec,
     /// `tiendo_web_live_clients`.
     pub(crate) live_clients: IntGauge,
+    /// `tiendo_web_feed_messages_total{source}`.
+    pub(crate) feed_messages: IntCounterVec,
 }
 
 impl WebMetrics {
@@ -101,9 +106,17 @@ impl WebMetrics {
             &["route", "code"],
         )?;
         let live_clients = IntGauge::new("tiendo_web_live_clients", "Pages listening for live updates now.")?;
+        let feed_messages = IntCounterVec::new(
+            Opts::new(
+                "tiendo_web_feed_messages_total",
+                "Bus messages the live feed read, by source (aggregates only while a page listens).",
+            ),
+            &["source"],
+        )?;
         telemetry.registry().register(Box::new(requests.clone()))?;
         telemetry.registry().register(Box::new(live_clients.clone()))?;
-        Ok(Self { requests, live_clients })
+        telemetry.registry().register(Box::new(feed_messages.clone()))?;
+        Ok(Self { requests, live_clients, feed_messages })
     }
 }
 
@@ -127,6 +140,7 @@ impl Web {
             metrics: WebMetrics::register(telemetry).context("registering the web metrics")?,
             closing: CancellationToken::new(),
             feeding: RwLock::new(None),
+            pages: tokio::sync::Notify::new(),
         };
         Ok(Web { shared: Arc::new(shared) })
     }

@@ -1,12 +1,19 @@
 //! Live updates: the web service's subscription to the bus, and the server-sent events it
 //! feeds to open pages.
 //!
-//! The feed subscribes (core NATS, nothing durable: the store is the record) to aggregates,
-//! alerts, alerting's `judged` notices, rejections and overdue notices. Each message becomes
-//! a [`LiveEvent`] naming what it touched (`i:<indicator>`, `u:<org unit>`, `d:<department>`,
-//! `alerts`); a page lists the tags it shows (`data-watch`), and its script fetches the page
-//! again when an event touches one. So a page always shows what the store says, and changes
-//! within a fraction of a second of the commit that changed it.
+//! The feed subscribes (core NATS, nothing durable: the store is the record) to alerts,
+//! alerting's `judged` notices, rejections and overdue notices, and to aggregates while a page
+//! listens. Each message becomes a [`LiveEvent`] naming what it touched (`i:<indicator>`,
+//! `u:<org unit>`, `d:<department>`, `alerts`); a page lists the tags it shows
+//! (`data-watch`), and its script fetches the page again when an event touches one. So a page
+//! always shows what the store says, and changes within a fraction of a second of the commit
+//! that changed it.
+//!
+//! Aggregates are the busiest subject by far, about one message per observation applied, and
+//! an event with no page to hear it is dropped; so with no page listening the feed does not
+//! subscribe to them, and the bus does not deliver them to this service (docs/performance.md,
+//! issue 15, change 24). Rejections are read whether a page listens or not: the department
+//! pages list them.
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -19,9 +26,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt as _};
 use serde::Serialize;
 use tiendo_bus::async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use tiendo_bus::async_nats::Subscriber;
 use tiendo_bus::{Bus, StreamKind};
 use tiendo_proto::v1::{Aggregate, Alert, Judged, Overdue, Rejection};
-use tiendo_telemetry::prometheus;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +38,9 @@ use crate::Shared;
 pub const BACKLOG: usize = 256;
 /// The most rejections read back from the stream at start.
 const HISTORY: u64 = 20_000;
+/// How often the feed checks whether a page listens, besides being told when one starts or
+/// stops (a page that stops may be counted a moment after it says so).
+const PAGES_RECHECK: Duration = Duration::from_secs(1);
 
 /// What one bus message touched, as sent to pages.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -96,13 +106,25 @@ pub(crate) enum Source {
     Overdue,
 }
 
+impl Source {
+    /// The `source` label of `tiendo_web_feed_messages_total`.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Source::Aggregates => "aggregates",
+            Source::Alerts => "alerts",
+            Source::Judged => "judged",
+            Source::Rejected => "rejected",
+            Source::Overdue => "overdue",
+        }
+    }
+}
+
 /// Listens to the bus until `shutdown`, feeding open pages; reads the rejections stream's
 /// recent end first. Returns when the subscriptions end or `shutdown` is cancelled.
 pub async fn feed(shared: Arc<Shared>, bus: Bus, shutdown: CancellationToken) -> anyhow::Result<()> {
     let names = &bus.names;
     let mut subscriptions = Vec::new();
     for (kind, subject) in [
-        (Source::Aggregates, names.stream_subjects(StreamKind::Aggregates)),
         (Source::Alerts, names.stream_subjects(StreamKind::Alerts)),
         (Source::Judged, names.judged()),
         (Source::Rejected, names.stream_subjects(StreamKind::Rejected)),
@@ -117,17 +139,52 @@ pub async fn feed(shared: Arc<Shared>, bus: Bus, shutdown: CancellationToken) ->
         tracing::warn!(error = %e, "reading back recent rejections; the department pages start empty");
     }
     let mut messages = futures::stream::select_all(subscriptions);
+    let mut aggregates: Option<Subscriber> = None;
+    let mut recheck = tokio::time::interval(PAGES_RECHECK);
     loop {
+        let listening = shared.live.receiver_count() > 0;
+        if listening && aggregates.is_none() {
+            let subject = names.stream_subjects(StreamKind::Aggregates);
+            let sub =
+                bus.client.subscribe(subject.clone()).await.with_context(|| format!("subscribing to {subject}"))?;
+            // An aggregate published before the server has this is not heard; alerting's
+            // `judged` notice of the same figure follows, and refreshes the page.
+            bus.client.flush().await.with_context(|| format!("subscribing to {subject}"))?;
+            aggregates = Some(sub);
+        } else if !listening {
+            // Dropping the subscriber unsubscribes.
+            aggregates = None;
+        }
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
+            _ = shared.pages.notified() => {}
+            _ = recheck.tick() => {}
+            next = next_of(&mut aggregates) => {
+                let Some(m) = next else { anyhow::bail!("the bus subscription to aggregates ended") };
+                pass_on(&shared, Source::Aggregates, &m.payload);
+            }
             next = messages.next() => {
                 let Some((kind, m)) = next else { anyhow::bail!("the bus subscriptions ended") };
-                if let Some(event) = event_of(&shared, kind, &m.payload) {
-                    // No page listening is fine.
-                    let _ = shared.live.send(event);
-                }
+                pass_on(&shared, kind, &m.payload);
             }
         }
+    }
+}
+
+/// The next message of `subscription`; never, without one.
+async fn next_of(subscription: &mut Option<Subscriber>) -> Option<tiendo_bus::async_nats::Message> {
+    match subscription {
+        Some(sub) => sub.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Counts one message of `kind` and sends its event to the pages listening, if any.
+fn pass_on(shared: &Shared, kind: Source, payload: &[u8]) {
+    shared.metrics.feed_messages.with_label_values(&[kind.label()]).inc();
+    if let Some(event) = event_of(shared, kind, payload) {
+        // No page listening is fine.
+        let _ = shared.live.send(event);
     }
 }
 
@@ -164,10 +221,12 @@ async fn read_back_rejections(shared: &Shared, bus: &Bus) -> anyhow::Result<()> 
 /// page closes or the service stops.
 pub async fn events(State(shared): State<Arc<Shared>>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = shared.live.subscribe();
-    let guard = shared.metrics.live_clients.clone();
-    guard.inc();
+    shared.metrics.live_clients.inc();
+    // The feed follows the aggregates from now on.
+    shared.pages.notify_one();
     let closing = shared.closing.clone();
-    let stream = futures::stream::unfold((receiver, ClientGuard(guard)), |(mut rx, guard)| async move {
+    let guard = ClientGuard(shared.clone());
+    let stream = futures::stream::unfold((receiver, guard), |(mut rx, guard)| async move {
         let event = match rx.recv().await {
             Ok(e) => e,
             Err(broadcast::error::RecvError::Lagged(_)) => LiveEvent::new("refresh"),
@@ -180,12 +239,14 @@ pub async fn events(State(shared): State<Arc<Shared>>) -> Sse<impl Stream<Item =
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-/// Counts an open event stream while it lives.
-struct ClientGuard(prometheus::IntGauge);
+/// Counts an open event stream while it lives, and tells the feed when it ends.
+struct ClientGuard(Arc<Shared>);
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
-        self.0.dec();
+        self.0.metrics.live_clients.dec();
+        // The stream's receiver may be dropped after this: the feed's recheck then sees it.
+        self.0.pages.notify_one();
     }
 }
 
