@@ -4,10 +4,13 @@
 //!
 //! One row holds all the messages of one transaction (thousands, for a batch of
 //! observations), framed in its `body` by [`encode`]: one insert and one delete per
-//! transaction instead of one of each per message.
+//! transaction instead of one of each per message. On SQLite the body is compressed
+//! ([`encode_compressed`]): a batch's body is hundreds of kB of JSON written and deleted
+//! again within the second, and SQLite's thread is the pipeline's bound (docs/performance.md,
+//! issue 15, change 25). PostgreSQL compresses it itself (LZ4, change 17).
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::entity::outbox;
@@ -46,10 +49,14 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, service: &str, rows: &[Row<'_>]
     }
     let count =
         i32::try_from(rows.len()).map_err(|_| DbErr::Custom(format!("{} messages in one outbox row", rows.len())))?;
+    let body = match db.get_database_backend() {
+        DbBackend::Sqlite => encode_compressed(rows),
+        _ => encode(rows),
+    };
     let batch = outbox::ActiveModel {
         service: Set(service.to_owned()),
         messages: Set(count),
-        body: Set(encode(rows)),
+        body: Set(body),
         ..Default::default()
     };
     Ok(Some(outbox::Entity::insert(batch).exec(db).await?.last_insert_id))
@@ -98,16 +105,42 @@ pub async fn delete<C: ConnectionTrait>(db: &C, ids: &[i64]) -> Result<(), DbErr
     Ok(())
 }
 
-/// The first byte of a body: the framing below. Another framing gets another number.
+/// The first byte of a body: the framing below. Another framing gets another number, and
+/// every framing ever written stays readable: rows may wait in the table across an upgrade.
 const FORMAT: u8 = 1;
+/// The first byte of a compressed body: a little-endian `u32`, the length of the [`FORMAT`]
+/// framing's messages (without its first byte), then those bytes as one LZ4 block.
+const FORMAT_LZ4: u8 = 2;
+/// The most bytes a compressed body may expand to: far above any transaction's messages (a
+/// few MB), so that a damaged length is refused instead of allocated.
+const MOST_EXPANDED: usize = 256 << 20;
 
 /// Frames `rows` as one body: [`FORMAT`], then for each message its subject, message id,
 /// content type and payload, each as a little-endian `u32` length and that many bytes.
 pub fn encode(rows: &[Row<'_>]) -> Vec<u8> {
+    let mut body = vec![FORMAT];
+    frame(rows, &mut body);
+    body
+}
+
+/// [`encode`]'s framing compressed: [`FORMAT_LZ4`], the framed length, the LZ4 block.
+pub fn encode_compressed(rows: &[Row<'_>]) -> Vec<u8> {
+    let mut framed = Vec::new();
+    frame(rows, &mut framed);
+    let compressed = lz4_flex::block::compress(&framed);
+    let mut body = Vec::with_capacity(5 + compressed.len());
+    body.push(FORMAT_LZ4);
+    // A NATS message is far below 4 GiB, and a transaction's messages too.
+    body.extend_from_slice(&(framed.len() as u32).to_le_bytes());
+    body.extend_from_slice(&compressed);
+    body
+}
+
+/// Appends each message of `rows`, as [`encode`] describes.
+fn frame(rows: &[Row<'_>], body: &mut Vec<u8>) {
     let size: usize =
         rows.iter().map(|r| 16 + r.subject.len() + r.msg_id.len() + r.content_type.len() + r.payload.len()).sum();
-    let mut body = Vec::with_capacity(1 + size);
-    body.push(FORMAT);
+    body.reserve(size);
     for r in rows {
         for field in [r.subject.as_bytes(), r.msg_id.as_bytes(), r.content_type.as_bytes(), r.payload] {
             // A NATS message is far below 4 GiB: the server refuses anything over 64 MiB.
@@ -115,15 +148,31 @@ pub fn encode(rows: &[Row<'_>]) -> Vec<u8> {
             body.extend_from_slice(field);
         }
     }
-    body
 }
 
-/// The messages [`encode`] framed, in order.
+/// The messages [`encode`] or [`encode_compressed`] framed, in order.
 pub fn decode(body: &[u8]) -> Result<Vec<Message>, String> {
-    let (format, mut rest) = body.split_first().ok_or("the body is empty")?;
-    if *format != FORMAT {
-        return Err(format!("unknown framing {format} (this build reads {FORMAT})"));
+    let (format, rest) = body.split_first().ok_or("the body is empty")?;
+    match *format {
+        FORMAT => messages(rest),
+        FORMAT_LZ4 => {
+            let (len, block) = rest.split_first_chunk::<4>().ok_or("the body ends inside its length")?;
+            let len = u32::from_le_bytes(*len) as usize;
+            if len > MOST_EXPANDED {
+                return Err(format!("the body claims {len} bytes expanded, more than {MOST_EXPANDED}"));
+            }
+            let framed = lz4_flex::block::decompress(block, len).map_err(|e| format!("the body is damaged: {e}"))?;
+            if framed.len() != len {
+                return Err(format!("the body expands to {} bytes, not the {len} it claims", framed.len()));
+            }
+            messages(&framed)
+        }
+        other => Err(format!("unknown framing {other} (this build reads {FORMAT} and {FORMAT_LZ4})")),
     }
+}
+
+/// The messages framed in `rest`, in order.
+fn messages(mut rest: &[u8]) -> Result<Vec<Message>, String> {
     let text =
         |bytes: &[u8], what: &str| String::from_utf8(bytes.to_vec()).map_err(|_| format!("a {what} is not UTF-8"));
     let mut messages = Vec::new();
@@ -208,7 +257,56 @@ mod tests {
     #[test]
     fn an_empty_body_or_another_framing_is_refused() {
         assert_eq!(decode(&[]), Err("the body is empty".to_owned()));
-        assert!(decode(&[2, 0, 0, 0, 0]).unwrap_err().contains("unknown framing 2"));
+        assert!(decode(&[3, 0, 0, 0, 0]).unwrap_err().contains("unknown framing 3"));
         assert_eq!(decode(&[FORMAT]), Ok(vec![]));
+        assert_eq!(decode(&encode_compressed(&[])), Ok(vec![]));
+    }
+
+    /// A transaction's worth of aggregates, as aggregation announces them.
+    fn aggregates(n: usize) -> Vec<Message> {
+        (0..n)
+            .map(|i| Message {
+                subject: format!("tiendo.aggregates.smartphone_adults.{}", 30_000 + i),
+                msg_id: format!("agg:smartphone_adults:{}:2025-12:{}", 30_000 + i, i % 7 + 1),
+                content_type: "application/json".into(),
+                payload: format!(
+                    r#"{{"indicator":"smartphone_adults","org_unit":"{}","period":"2025-12","value":{}.5,"numerator":{},"denominator":1000,"covered":1,"version":{}}}"#,
+                    30_000 + i,
+                    55 + i % 40,
+                    550 + i % 400,
+                    i % 7 + 1
+                )
+                .into_bytes(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_compressed_body_reads_as_the_same_messages_and_is_much_smaller() {
+        for messages in [rows(), aggregates(1000)] {
+            let framed: Vec<Row> = messages.iter().map(row).collect();
+            assert_eq!(decode(&encode_compressed(&framed)), Ok(messages));
+        }
+        let messages = aggregates(1000);
+        let framed: Vec<Row> = messages.iter().map(row).collect();
+        let (plain, compressed) = (encode(&framed).len(), encode_compressed(&framed).len());
+        assert!(compressed * 3 < plain, "{compressed} bytes compressed, {plain} plain");
+    }
+
+    #[test]
+    fn a_damaged_compressed_body_is_refused_not_misread() {
+        let messages = aggregates(50);
+        let framed: Vec<Row> = messages.iter().map(row).collect();
+        let body = encode_compressed(&framed);
+        for cut in 1..body.len() {
+            assert!(decode(&body[..cut]).is_err(), "a compressed body cut at {cut} of {} was read", body.len());
+        }
+        // A length claiming more than the block holds, or more than any body may hold.
+        let mut longer = body.clone();
+        longer[1..5].copy_from_slice(&(u32::from_le_bytes(body[1..5].try_into().unwrap()) + 1).to_le_bytes());
+        assert!(decode(&longer).is_err());
+        let mut huge = body.clone();
+        huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode(&huge).unwrap_err().contains("more than"));
     }
 }
