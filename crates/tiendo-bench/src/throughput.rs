@@ -107,7 +107,7 @@ async fn measure(
             ),
             Sample::new(key(part, "_cpu_bound"), format!("most the cores allow at that CPU, {what}"), "obs/s", bound),
         ],
-        notes: vec![pushed.describe(workload.observations.len(), count)],
+        notes: vec![pushed.describe(observations, count)],
     })
 }
 
