@@ -32,8 +32,7 @@ pub struct FirstUse {
 type EventKey = (DepartmentCode, EventId);
 
 /// One transaction's reads and writes of aggregation's tables, kept in memory until
-/// [`Work::flush`].
-#[derive(Default)]
+/// [`Work::flush`]. Made by [`Work::with_capacity`], sized for its batch.
 pub struct Work {
     figures: HashMap<FigureKey, UnitFigure>,
     /// Figures known not to exist yet (after a prefetch).
