@@ -574,6 +574,19 @@ async fn services_starting_at_once_all_find_the_streams_whichever_created_them()
     }
 }
 
+/// A migrated SQLite file `name` in a fresh directory (removed when the first value drops),
+/// its settings, and a connection to it.
+async fn migrated_sqlite_file(
+    name: &str,
+) -> (tempfile::TempDir, tiendo_settings::DatabaseSettings, tiendo_store::sea_orm::DatabaseConnection) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = tiendo_settings::Settings::defaults().database;
+    settings.url = format!("sqlite://{}?mode=rwc", dir.path().join(name).display()).into();
+    let db = tiendo_store::connect(&settings).await.unwrap();
+    tiendo_store::migrate(&db).await.unwrap();
+    (dir, settings, db)
+}
+
 /// Two processes on one SQLite file, as `tiendo-aggregation` and `tiendo-alerting` run (each
 /// its own connection): a transaction that reads before it writes (aggregation's do) while the
 /// other holds the write lock waits for it, instead of failing at once with "database is
@@ -584,11 +597,7 @@ async fn services_starting_at_once_all_find_the_streams_whichever_created_them()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqlite_a_transaction_that_reads_first_waits_for_another_processs_write_lock() {
     use tiendo_store::sea_orm::ConnectionTrait as _;
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = tiendo_settings::Settings::defaults().database;
-    settings.url = format!("sqlite://{}?mode=rwc", dir.path().join("two.db").display()).into();
-    let first = tiendo_store::connect(&settings).await.unwrap();
-    tiendo_store::connect::migrate(&first).await.unwrap();
+    let (_dir, settings, first) = migrated_sqlite_file("two.db").await;
     let second = tiendo_store::connect(&settings).await.unwrap();
 
     let holding = tiendo_store::begin(&first).await.unwrap();
@@ -604,4 +613,72 @@ async fn on_sqlite_a_transaction_that_reads_first_waits_for_another_processs_wri
     holding.commit().await.unwrap();
     let done = tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("it goes on once the lock is free");
     done.unwrap().expect("and commits");
+}
+
+/// On SQLite the WAL is copied into the database file from a connection of its own, while
+/// transactions go on in the one they share: that connection no longer checkpoints every
+/// 1,000 pages (4 MiB) on its own, the checkpointer copies everything committed whatever the
+/// writer is doing, the WAL starts afresh after a pass that copied it all, and nothing is
+/// lost or damaged on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_the_wal_is_checkpointed_off_the_transactions_connection_and_loses_nothing() {
+    use tiendo_store::sea_orm::ConnectionTrait as _;
+    let (_dir, settings, db) = migrated_sqlite_file("wal.db").await;
+    db.execute_unprepared("CREATE TABLE pages (n INTEGER PRIMARY KEY, body BLOB NOT NULL)").await.unwrap();
+    let mut checkpointer = tiendo_store::Checkpointer::open(&settings).await.unwrap().expect("an SQLite file");
+
+    // 2,500 pages of 4 KiB in 25 transactions: past SQLite's own threshold of 1,000.
+    let write = |from: i64, to: i64| {
+        let db = db.clone();
+        async move {
+            for first in (from..to).step_by(100) {
+                let tx = tiendo_store::begin(&db).await.unwrap();
+                let sql = format!(
+                    "WITH RECURSIVE s(v) AS (SELECT {first} UNION ALL SELECT v + 1 FROM s WHERE v < {}) \
+                     INSERT INTO pages (n, body) SELECT v, randomblob(4000) FROM s",
+                    first + 99
+                );
+                tx.execute_unprepared(&sql).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+        }
+    };
+    write(0, 2_500).await;
+    let first = checkpointer.pass().await.unwrap();
+    assert!(first.wal >= 2_500, "the transactions' connection left the WAL to the checkpointer: {first:?}");
+    assert_eq!(first.copied, first.wal, "a pass with no transaction running copies the whole WAL");
+
+    write(2_500, 2_600).await;
+    let next = checkpointer.pass().await.unwrap();
+    assert!(next.wal < 2_500, "the WAL started afresh after a pass that copied it all: {next:?}");
+    assert_eq!(next.copied, next.wal);
+
+    // Transactions and passes at once.
+    let writing = tokio::spawn(write(2_600, 7_500));
+    let mut passes = 0;
+    while !writing.is_finished() {
+        checkpointer.pass().await.unwrap();
+        passes += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    writing.await.unwrap();
+    assert!(passes > 1, "the passes ran beside the transactions ({passes})");
+    let last = checkpointer.pass().await.unwrap();
+    assert_eq!(last.copied, last.wal, "everything committed is copied: {last:?}");
+
+    let count = db
+        .query_one(tiendo_store::sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM pages",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(count.try_get::<i64>("", "n").unwrap(), 7_500);
+    let check = db
+        .query_one(tiendo_store::sea_orm::Statement::from_string(db.get_database_backend(), "PRAGMA integrity_check"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(check.try_get_by_index::<String>(0).unwrap(), "ok");
 }

@@ -1,7 +1,8 @@
 //! Full disks and oversize input (issue 14): the JetStream store refusing messages, the
 //! database's disk full, a message larger than the server takes. A department gets a clear
 //! failure or its messages wait; nothing acknowledged is lost; the services recover by
-//! themselves when there is room again. Also where SQLite keeps its temporary files.
+//! themselves when there is room again. Also where SQLite keeps its temporary files, and
+//! who copies its WAL into the database file.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -192,6 +193,31 @@ async fn sqlite_keeps_its_statement_journals_in_memory_and_a_page_cache_of_16_mi
     };
     assert_eq!(pragma("temp_store").await, 2, "2 is MEMORY");
     assert_eq!(pragma("cache_size").await, -16 * 1024, "negative: KiB");
+}
+
+/// Issue 15, change 26: `tiendo up` on SQLite copies what its transactions commit into the
+/// database file from a connection of its own, long before the transactions' connection would
+/// by itself (at 64 MiB of WAL): after a few observations the file's pages change only if
+/// that checkpointer runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_tiendo_up_copies_the_wal_into_the_database_file_in_the_background() {
+    let mut app = TestApp::spawn(Db::Sqlite).await;
+    let url = app.settings.database.url.expose().to_owned();
+    let file = PathBuf::from(url.trim_start_matches("sqlite://").split('?').next().unwrap());
+    // What the migrations wrote is copied by the first passes.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = std::fs::read(&file).unwrap();
+    for i in 0..20 {
+        let unit = ["883", "884", "885", "886"][i % 4];
+        let m = tiendo_tests::counts(&format!("wal-{i}"), "smartphone_adults", unit, "2024-06", 100 + i as u64, 200);
+        app.publish("dic", &m).await;
+    }
+    app.wait_idle().await;
+    app.wait_for("the database file to take in the WAL", Duration::from_secs(5), |_| {
+        std::fs::read(&file).unwrap() != before
+    })
+    .await;
+    app.cleanup().await;
 }
 
 /// Issue 15, change 16: the bundled SQLite is built without its memory statistics (one global

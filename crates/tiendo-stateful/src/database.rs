@@ -1,5 +1,6 @@
-//! The database a process's stateful services share: connected and migrated once, and
-//! pinged in the background so an outage shows on `/readyz` and in `tiendo_database_up`.
+//! The database a process's stateful services share: connected and migrated once, pinged
+//! in the background so an outage shows on `/readyz` and in `tiendo_database_up`, and, on
+//! SQLite, checkpointed in the background from a connection of its own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,6 +13,11 @@ use tiendo_telemetry::Telemetry;
 /// How often the database is pinged for `tiendo_database_up` and `/readyz`.
 const PING_EVERY: Duration = Duration::from_secs(2);
 
+/// How often an SQLite database's WAL is checkpointed in the background: often enough that
+/// the transactions' connection finds little left to copy when it reaches its own threshold,
+/// while a pass with nothing new to copy does next to nothing.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
 /// A connected, migrated, watched database. Cheap to clone: clones share the pool (on
 /// SQLite, its one connection).
 #[derive(Clone)]
@@ -21,12 +27,20 @@ pub struct Database {
 
 impl Database {
     /// Connects to `database.url`, runs the migrations, and starts the ping that feeds the
-    /// `database` readiness check and `tiendo_database_up`.
+    /// `database` readiness check and `tiendo_database_up`, and on SQLite the checkpointer.
     pub async fn open(deps: &Deps) -> anyhow::Result<Database> {
         let connection = tiendo_store::connect(&deps.settings.database).await?;
         tiendo_store::migrate(&connection).await?;
         deps.telemetry.readiness().set("database_migrations", true);
         watch(&deps.telemetry, connection.clone())?;
+        // Without it SQLite still checkpoints, in the transactions' connection: slower, not wrong.
+        match tiendo_store::Checkpointer::open(&deps.settings.database).await {
+            Ok(Some(checkpointer)) => checkpoint(&deps.telemetry, checkpointer),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "no background checkpoints: SQLite checkpoints in the transactions' connection")
+            }
+        }
         Ok(Database { connection })
     }
 
@@ -55,4 +69,19 @@ fn watch(telemetry: &Arc<Telemetry>, db: DatabaseConnection) -> anyhow::Result<(
         }
     });
     Ok(())
+}
+
+/// Checkpoints an SQLite database's WAL every [`CHECKPOINT_EVERY`], so that the transactions'
+/// one connection seldom has to (`tiendo_store::connect::SQLITE_WAL_AUTOCHECKPOINT`). Stops
+/// when the process's telemetry is gone, as the ping does.
+fn checkpoint(telemetry: &Arc<Telemetry>, mut checkpointer: tiendo_store::Checkpointer) {
+    let weak = Arc::downgrade(telemetry);
+    tokio::spawn(async move {
+        while weak.strong_count() > 0 {
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+            if let Err(e) = checkpointer.pass().await {
+                tracing::debug!(error = %e, "a background checkpoint failed; the next pass tries again");
+            }
+        }
+    });
 }

@@ -1,4 +1,4 @@
-//! Opening the database.
+//! Opening the database, and on SQLite checkpointing its WAL beside the transactions.
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -36,6 +36,16 @@ pub const SQLITE_TEMP_STORE: (&str, &str) = ("temp_store", "memory");
 /// then writes dirty pages to the WAL before the commit, and again at the commit.
 pub const SQLITE_CACHE_SIZE: (&str, &str) = ("cache_size", "-16384");
 
+/// When the one connection checkpoints the WAL by itself: once the WAL holds this many pages
+/// (4 KiB each, so 64 MiB) instead of SQLite's 1,000. That checkpoint runs in the connection
+/// that has just committed, copying pages into the database file and syncing it while every
+/// transaction waits for the connection; with none at all, SQLite ran 8–9% faster
+/// (docs/performance.md, issue 15, change 26). A process's stateful services checkpoint from
+/// a connection of their own instead ([`Checkpointer`]), so that this one, by then, finds
+/// little left to copy; it only bounds the WAL where no checkpointer runs (a command such as
+/// `tiendo replay`) or one falls behind.
+pub const SQLITE_WAL_AUTOCHECKPOINT: (&str, &str) = ("wal_autocheckpoint", "16384");
+
 /// PostgreSQL plans each statement for its parameters and the tables as they are now, never
 /// with a generic plan it cached earlier. sqlx prepares a statement once per connection, and
 /// PostgreSQL moves a prepared statement to a generic plan after five executions; in a new
@@ -63,6 +73,7 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
                 .row_buffer_size(ROW_BUFFER_SIZE)
                 .pragma(SQLITE_TEMP_STORE.0, SQLITE_TEMP_STORE.1)
                 .pragma(SQLITE_CACHE_SIZE.0, SQLITE_CACHE_SIZE.1)
+                .pragma(SQLITE_WAL_AUTOCHECKPOINT.0, SQLITE_WAL_AUTOCHECKPOINT.1)
         });
     } else {
         options.max_connections(settings.max_connections.max(1));
@@ -70,6 +81,51 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
     }
     let db = Database::connect(options).await.with_context(|| format!("connecting to database {}", settings.url))?;
     Ok(db)
+}
+
+/// A second connection to an SQLite database, used only to checkpoint its WAL: copying what
+/// transactions committed into the database file off the one connection the transactions
+/// share (see [`SQLITE_WAL_AUTOCHECKPOINT`]).
+pub struct Checkpointer {
+    connection: sea_orm::sqlx::SqliteConnection,
+}
+
+/// What one checkpoint pass found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpointed {
+    /// Pages in the WAL.
+    pub wal: i64,
+    /// Of them, those now copied into the database file.
+    pub copied: i64,
+}
+
+impl Checkpointer {
+    /// A checkpointer for the database of `settings`; `None` when it is not an SQLite file
+    /// (PostgreSQL checkpoints by itself).
+    pub async fn open(settings: &DatabaseSettings) -> anyhow::Result<Option<Checkpointer>> {
+        use sea_orm::sqlx::ConnectOptions as _;
+        let url = settings.url.expose();
+        if !is_sqlite(url) || url.contains(":memory:") || url.contains("mode=memory") {
+            return Ok(None);
+        }
+        let options: SqliteConnectOptions = url.parse().context("reading the SQLite URL")?;
+        let connection = options
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            .connect()
+            .await
+            .context("opening the SQLite checkpointer's connection")?;
+        Ok(Some(Checkpointer { connection }))
+    }
+
+    /// Copies into the database file the pages the WAL holds, as far as no reader still
+    /// needs their older versions, without waiting for the writer or blocking it (a `PASSIVE`
+    /// checkpoint). When it copies the whole WAL, the next transaction starts the WAL afresh.
+    pub async fn pass(&mut self) -> anyhow::Result<Checkpointed> {
+        let (_busy, wal, copied): (i64, i64, i64) =
+            sea_orm::sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut self.connection).await?;
+        Ok(Checkpointed { wal, copied })
+    }
 }
 
 /// Applies every pending migration. Several services may start at once against one database:

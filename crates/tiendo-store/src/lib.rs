@@ -7,7 +7,8 @@
 //! ([`error::Fault`]) and the service's consumer kit decides what to do.
 //!
 //! # Layout
-//! - [`connect`]: opening a database from settings, running migrations, beginning transactions.
+//! - [`connect`]: opening a database from settings, running migrations, beginning transactions,
+//!   checkpointing an SQLite WAL from a connection of its own ([`Checkpointer`]).
 //! - [`error`]: [`StoreError`] and which way a database error points ([`error::Fault`]).
 //! - [`aggregation`]: aggregation's observations and figures, one transaction's [`aggregation::Work`].
 //! - [`alerting`]: alerting's figures, standings, alerts and their history.
@@ -36,7 +37,7 @@ pub mod rows;
 pub mod status;
 pub mod views;
 
-pub use connect::{begin, begin_with, connect, is_sqlite, migrate, Isolation, Transaction};
+pub use connect::{begin, begin_with, connect, is_sqlite, migrate, Checkpointer, Isolation, Transaction};
 pub use error::StoreError;
 pub use sea_orm;
 
