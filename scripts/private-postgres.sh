@@ -2,10 +2,13 @@
 # A PostgreSQL cluster of the tests' own, for machines whose PostgreSQL does not let the tests in
 # without a password (scripts/services.sh starts one then), and for tests/ops/private_postgres.sh:
 #   scripts/private-postgres.sh start DIR [PORT]   # prints its admin URL, e.g.
-#                                                  # postgres://postgres@127.0.0.1:55432/test
+#                                                  # postgres://postgres@127.0.0.1:25432/test
 #   scripts/private-postgres.sh stop DIR
 # `start` runs `initdb -A trust` into DIR/data the first time (superuser `postgres`, UTF-8,
-# listening on 127.0.0.1 only, TCP only) on PORT, or on the first free port from 55432 up;
+# listening on 127.0.0.1 only, TCP only) on PORT, or on the first free port from 25432 up
+# (below Linux's ephemeral ports, 32768 and up: from 55432 up, a start failed twice within a
+# second with "Address already in use" on a port that no server listened on, which a client
+# connection's local port had taken between the check and the start);
 # later starts reuse the cluster and its port, and a start while it runs changes nothing. It
 # then makes sure the database `test` exists. The server logs to DIR/server.log. As root, the
 # cluster runs as the `postgres` system user (initdb refuses root), who must be able to reach
@@ -73,10 +76,10 @@ start() {
   flock 9
   if [ ! -f "$data/PG_VERSION" ]; then
     if [ -z "$port" ]; then
-      for candidate in $(seq 55432 55531); do
+      for candidate in $(seq 25432 25531); do
         listening "$candidate" || { port=$candidate; break; }
       done
-      [ -n "$port" ] || die "no free port from 55432 to 55531"
+      [ -n "$port" ] || die "no free port from 25432 to 25531"
     fi
     listening "$port" && die "port $port is taken"
     log "initdb into $data (trust auth, port $port)"

@@ -7,7 +7,7 @@
 # used when user `postgres` gets in without a password; the database `test` is created on it
 # when missing. Otherwise, as on a fresh Debian machine whose server asks for a password, the
 # tests get a private cluster of their own (scripts/private-postgres.sh: trust auth, a port
-# from 55432 up, kept in target/postgres and reused by later runs). Set
+# from 25432 up, kept in target/postgres and reused by later runs). Set
 # TIENDO_TEST_POSTGRES_URL to use another server; it must answer.
 #
 # What was decided goes to target/test-services.env, which scripts/test and scripts/soak
