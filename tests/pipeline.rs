@@ -386,3 +386,64 @@ async fn postgres_connections_plan_each_statement_for_the_tables_as_they_are() {
     }
     app.cleanup().await;
 }
+
+/// Issue 15, change 27: on PostgreSQL a batch's lookups by key (aggregation's figures, and
+/// which event ids were used before) search each key through the primary key, in a table
+/// that grew since it was last analysed, as every table does in a new deployment's first
+/// minutes. Looked up as `IN (SELECT * FROM UNNEST(…))`, such a table was read whole, once
+/// per lookup: a hash join over every figure, every observation of the department.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_batchs_lookups_search_each_key_by_index_in_a_table_never_analysed() {
+    use tiendo_store::entity::{figure, observation};
+    use tiendo_store::keys::ByKeys;
+    use tiendo_store::sea_orm::{ConnectionTrait, Statement};
+    let app = TestApp::namespace(Db::Postgres).await;
+    let db = &app.db;
+    let rows = 20_000;
+    for fill in [
+        format!(
+            "INSERT INTO figures (indicator, org_unit, period, period_end, sum_numerator, sum_denominator, covered, \
+             value_only, version, updated_at) SELECT 'smartphone_adults', 'u' || n, '2024-06', '2024-06-30', n, 2 * n, \
+             1, 0, 1, 'then' FROM generate_series(1, {rows}) AS n"
+        ),
+        format!(
+            "INSERT INTO observations (department, event_id, indicator, org_unit, period, value, source_seq, \
+             source_index, received_at, applied_at) SELECT 'dic', 'e' || n, 'smartphone_adults', 'u' || n, '2024-06', \
+             50, n, 0, 'then', 'then' FROM generate_series(1, {rows}) AS n"
+        ),
+    ] {
+        db.execute_unprepared(&fill).await.unwrap();
+    }
+    let plan = |statement: Statement| async move {
+        let explain = Statement { sql: format!("EXPLAIN {}", statement.sql), ..statement };
+        let lines = db.query_all(explain).await.unwrap();
+        lines.iter().map(|l| l.try_get_by_index::<String>(0).unwrap()).collect::<Vec<_>>().join("\n")
+    };
+    // 128 keys, every 300th unit: u300 … u19800 exist (66), the rest do not.
+    let units: Vec<String> = (1..=128).map(|i| format!("u{}", i * 300)).collect();
+
+    use figure::Column as F;
+    let mut figures =
+        ByKeys::<figure::Entity, 3>::new(db.get_database_backend(), [F::Indicator, F::OrgUnit, F::Period]);
+    let keys: Vec<[String; 3]> =
+        units.iter().map(|u| ["smartphone_adults".into(), u.clone(), "2024-06".into()]).collect();
+    let found = figures.all(db, &keys).await.unwrap();
+    assert_eq!(found.len(), 66);
+    assert!(found.iter().all(|f| f.sum_denominator == 2 * f.sum_numerator && units.contains(&f.org_unit)));
+    let figures_plan = plan(figures.statement(&keys)).await;
+    assert!(figures_plan.contains("Index Scan using \"pk-figures\""), "{figures_plan}");
+
+    use observation::Column as O;
+    let mut events = ByKeys::<observation::Entity, 2>::new(db.get_database_backend(), [O::Department, O::EventId]);
+    let keys: Vec<[String; 2]> = units.iter().map(|u| ["dic".into(), u.replacen('u', "e", 1)]).collect();
+    let found = events.all(db, &keys).await.unwrap();
+    assert_eq!(found.len(), 66);
+    assert!(found.iter().all(|o| format!("e{}", o.source_seq) == o.event_id));
+    let events_plan = plan(events.statement(&keys)).await;
+    assert!(events_plan.contains("Index Scan using \"pk-observations\""), "{events_plan}");
+
+    for plan in [figures_plan, events_plan] {
+        assert!(!plan.contains("Seq Scan") && !plan.contains("Bitmap") && !plan.contains("Hash"), "{plan}");
+    }
+    app.cleanup().await;
+}

@@ -17,7 +17,7 @@ use tiendo_domain::{DepartmentCode, EventId, FigureKey, Observation, Percent, Po
 use crate::entity::{figure, observation};
 use crate::error::StoreError;
 use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
-use crate::keys::{any_of, ByKeys};
+use crate::keys::ByKeys;
 use crate::rows::Insert;
 use crate::{key_texts, parse_key, parse_time, time, ROWS_PER_STATEMENT};
 
@@ -63,37 +63,30 @@ impl Work {
         }
     }
 
-    /// Reads in one query per few hundred ids which of these (department, event id) exist.
-    /// Each query names one department, so it walks the primary key instead of the table.
+    /// Reads in one query per hundred-odd ids which of these (department, event id) exist,
+    /// each found through the primary key ([`ByKeys`]).
     pub async fn prefetch_events<'a, C: ConnectionTrait>(
         &mut self,
         db: &C,
         observations: impl IntoIterator<Item = &'a Observation>,
     ) -> Result<(), StoreError> {
-        let mut by_department: HashMap<&DepartmentCode, Vec<&EventId>> = HashMap::new();
+        use observation::Column as O;
+        let mut wanted: Vec<EventKey> = Vec::new();
         for o in observations {
-            if !self.observations.contains_key(&(o.department().clone(), o.event_id().clone())) {
-                by_department.entry(o.department()).or_default().push(o.event_id());
+            let key = (o.department().clone(), o.event_id().clone());
+            if !self.observations.contains_key(&key) {
+                // Absent until found; also makes a repeated id asked once.
+                self.observations.insert(key.clone(), None);
+                wanted.push(key);
             }
         }
-        for (department, ids) in by_department {
-            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                let found = observation::Entity::find()
-                    .filter(observation::Column::Department.eq(department.as_str()))
-                    .filter(any_of(
-                        db.get_database_backend(),
-                        observation::Column::EventId,
-                        chunk.iter().map(|id| id.to_string()),
-                    ))
-                    .all(db)
-                    .await?;
-                for id in chunk {
-                    self.observations.entry((department.clone(), (*id).clone())).or_insert(None);
-                }
-                for o in found {
-                    let key = (department.clone(), EventId::parse(&o.event_id).map_err(corrupt)?);
-                    self.observations.insert(key, Some(o));
-                }
+        let mut lookup = ByKeys::<observation::Entity, 2>::new(db.get_database_backend(), [O::Department, O::EventId]);
+        for chunk in wanted.chunks(ROWS_PER_STATEMENT / 2) {
+            let texts: Vec<[String; 2]> = chunk.iter().map(|(d, e)| [d.to_string(), e.to_string()]).collect();
+            for o in lookup.all(db, &texts).await? {
+                let department = DepartmentCode::parse(&o.department).map_err(corrupt)?;
+                let key = (department, EventId::parse(&o.event_id).map_err(corrupt)?);
+                self.observations.insert(key, Some(o));
             }
         }
         Ok(())

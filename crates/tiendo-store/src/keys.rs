@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{ArrayType, Condition, Expr, SimpleExpr, ValueType};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryTrait, Statement,
-    Value,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, IdenStatic, QueryFilter, QueryTrait,
+    Statement, Value,
 };
 
 /// Rows whose text `columns` equal one of `keys`, in the form each database plans best.
@@ -74,11 +74,20 @@ pub(crate) fn array<V: Into<Value> + ValueType>(values: impl IntoIterator<Item =
     Value::Array(V::array_type(), Some(Box::new(list)))
 }
 
-/// `E`'s rows whose text `columns` equal one of a batch of keys, in [`any_key`]'s form, with
-/// the statement's text written once for each number of keys and the values bound straight
-/// from the keys. sea-query writing the `OR` of a few hundred keys again for every chunk was
-/// 8% of aggregation's whole time per observation on SQLite (docs/performance.md, issue 15,
-/// change 20). On PostgreSQL the text is the same for any number of keys.
+/// `E`'s rows whose text `columns`, a unique key of the table, equal one of a batch of keys:
+/// each key found through that key's index, however many rows the table has and whatever
+/// PostgreSQL's statistics say. The values are bound straight from the keys.
+///
+/// - SQLite: [`any_key`]'s form, its text written once for each number of keys (sea-query
+///   writing the `OR` of a few hundred keys again for every chunk was 8% of aggregation's
+///   whole time per observation: docs/performance.md, issue 15, change 20).
+/// - PostgreSQL: one text for any number of keys, each key joined to at most one row
+///   (`UNNEST(…) AS k CROSS JOIN LATERAL (SELECT * … WHERE a = k.c1 AND … LIMIT 1)`), which
+///   PostgreSQL can only run as one index search per key. [`any_key`]'s `IN (SELECT * FROM
+///   UNNEST(…))` leaves the plan to the statistics, and a table that grew since it was last
+///   analysed (a new deployment's first minutes, every benchmark run) got a hash join over the
+///   whole table: each lookup read every figure, and the event ids' lookup every observation
+///   of the department (issue 15, change 27).
 pub struct ByKeys<E: EntityTrait, const N: usize> {
     backend: DbBackend,
     columns: [E::Column; N],
@@ -102,12 +111,15 @@ where
         E::find().from_raw_sql(self.statement(keys)).all(db).await
     }
 
-    /// The statement for `keys`: sea-query's own text for that many keys, and the values in
-    /// the order of its placeholders.
-    fn statement(&mut self, keys: &[[String; N]]) -> Statement {
+    /// The statement for `keys` (what [`ByKeys::all`] runs; public so that a test can ask
+    /// PostgreSQL how it plans it): its text, and the values in the order of its placeholders.
+    pub fn statement(&mut self, keys: &[[String; N]]) -> Statement {
         let (backend, columns) = (self.backend, self.columns);
         let postgres = backend == DbBackend::Postgres;
         let sql = self.texts.entry(if postgres { 0 } else { keys.len() }).or_insert_with(|| {
+            if postgres {
+                return lateral::<E, N>(columns);
+            }
             let blank = std::iter::repeat_n([""; N], keys.len());
             E::find().filter(any_key(backend, columns, blank)).build(backend).sql
         });
@@ -120,27 +132,51 @@ where
     }
 }
 
+/// PostgreSQL's text for [`ByKeys`]: `$1`…`$N` are one text array per column.
+fn lateral<E: EntityTrait, const N: usize>(columns: [E::Column; N]) -> String {
+    let arrays: Vec<String> = (1..=N).map(|i| format!("CAST(${i} AS text[])")).collect();
+    let names: Vec<String> = (1..=N).map(|i| format!("c{i}")).collect();
+    let matches: Vec<String> = columns.iter().zip(&names).map(|(c, k)| format!("\"{}\" = k.{k}", c.as_str())).collect();
+    format!(
+        "SELECT r.* FROM UNNEST({}) AS k({}) CROSS JOIN LATERAL (SELECT * FROM \"{}\" WHERE {} LIMIT 1) AS r",
+        arrays.join(", "),
+        names.join(", "),
+        E::default().table_name(),
+        matches.join(" AND "),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::entity::figure;
 
-    /// For any number of keys, on both databases, `ByKeys`' statement is exactly the one
-    /// sea-orm builds from the same keys with [`any_key`], text and values, and the text is
-    /// written once per number of keys (once in all on PostgreSQL).
+    /// For any number of keys: on SQLite `ByKeys`' statement is exactly the one sea-orm builds
+    /// from the same keys with [`any_key`], text and values, the text written once per number
+    /// of keys; on PostgreSQL one text in all, each key searched on its own, and one array of
+    /// each column's values.
     #[test]
-    fn a_lookup_is_the_statement_sea_orm_builds_from_the_same_keys() {
+    fn a_lookup_is_the_statement_sea_orm_builds_on_sqlite_and_one_search_per_key_on_postgres() {
         use figure::Column as F;
+        let columns = [F::Indicator, F::OrgUnit, F::Period];
         for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
-            let mut lookup = ByKeys::<figure::Entity, 3>::new(backend, [F::Indicator, F::OrgUnit, F::Period]);
+            let mut lookup = ByKeys::<figure::Entity, 3>::new(backend, columns);
             for n in [1, 2, 128, 5, 128] {
                 let keys: Vec<[String; 3]> = (0..n)
                     .map(|i| [format!("indicator_{}", i % 8), format!("{i}"), format!("2025-{:02}", i % 12 + 1)])
                     .collect();
-                let theirs = figure::Entity::find()
-                    .filter(any_key(backend, [F::Indicator, F::OrgUnit, F::Period], keys.iter().cloned()))
-                    .build(backend);
                 let ours = lookup.statement(&keys);
+                if backend == DbBackend::Postgres {
+                    let lateral = "SELECT r.* FROM UNNEST(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS text[])) \
+                                   AS k(c1, c2, c3) CROSS JOIN LATERAL (SELECT * FROM \"figures\" WHERE \
+                                   \"indicator\" = k.c1 AND \"org_unit\" = k.c2 AND \"period\" = k.c3 LIMIT 1) AS r";
+                    assert_eq!(ours.sql, lateral);
+                    let arrays = (0..3).map(|c| array(keys.iter().map(|k| k[c].clone()))).collect();
+                    assert_eq!(ours.values, Some(sea_orm::Values(arrays)), "{n} keys");
+                    continue;
+                }
+                let theirs =
+                    figure::Entity::find().filter(any_key(backend, columns, keys.iter().cloned())).build(backend);
                 assert_eq!(ours.sql, theirs.sql, "{backend:?}, {n} keys");
                 assert_eq!(ours.values, theirs.values, "{backend:?}, {n} keys");
             }
