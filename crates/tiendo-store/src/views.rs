@@ -12,7 +12,7 @@ use tiendo_domain::trajectory::Status;
 use tiendo_domain::{IndicatorId, OrgUnitCode, Period, PlanId};
 
 use crate::entity::{alert, alert_event, figure, observation};
-use crate::keys::any_key;
+use crate::keys::ByKeys;
 use crate::{parse_time, StoreError, ROWS_PER_STATEMENT};
 
 /// Every stored figure of one unit's indicator, oldest period first.
@@ -40,34 +40,22 @@ pub async fn notes<C: ConnectionTrait>(
 ) -> Result<HashMap<(OrgUnitCode, Period), String>, StoreError> {
     use figure::Column as F;
     use observation::Column as O;
+    let backend = db.get_database_backend();
+    let mut figure_rows = ByKeys::<figure::Entity, 3>::new(backend, [F::Indicator, F::OrgUnit, F::Period]);
+    let mut observation_rows = ByKeys::<observation::Entity, 2>::new(backend, [O::Department, O::EventId]);
     let mut out = HashMap::new();
-    for chunk in figures.chunks(ROWS_PER_STATEMENT) {
-        let keys: Vec<[String; 2]> = chunk.iter().map(|(u, p)| [u.to_string(), p.to_string()]).collect();
-        let direct: Vec<(String, String, Option<String>, Option<String>)> = figure::Entity::find()
-            .select_only()
-            .columns([F::OrgUnit, F::Period, F::DirectDepartment, F::DirectEventId])
-            .filter(F::Indicator.eq(indicator.as_str()))
-            .filter(any_key(
-                db.get_database_backend(),
-                [F::OrgUnit, F::Period],
-                keys.iter().map(|[u, p]| [u.as_str(), p.as_str()]),
-            ))
-            .into_tuple()
-            .all(db)
-            .await?;
-        let by_event: HashMap<(String, String), (String, String)> =
-            direct.into_iter().filter_map(|(u, p, d, e)| Some(((d?, e?), (u, p)))).collect();
-        let events: Vec<[&str; 2]> = by_event.keys().map(|(d, e)| [d.as_str(), e.as_str()]).collect();
-        let noted: Vec<(String, String, Option<String>)> = observation::Entity::find()
-            .select_only()
-            .columns([O::Department, O::EventId, O::Note])
-            .filter(any_key(db.get_database_backend(), [O::Department, O::EventId], events))
-            .filter(O::Note.is_not_null())
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (d, e, note) in noted {
-            let (Some(note), Some((u, p))) = (note, by_event.get(&(d, e))) else { continue };
+    for chunk in figures.chunks(ROWS_PER_STATEMENT / 2) {
+        let keys: Vec<[String; 3]> =
+            chunk.iter().map(|(u, p)| [indicator.to_string(), u.to_string(), p.to_string()]).collect();
+        let by_event: HashMap<(String, String), (String, String)> = figure_rows
+            .all(db, &keys)
+            .await?
+            .into_iter()
+            .filter_map(|f| Some(((f.direct_department?, f.direct_event_id?), (f.org_unit, f.period))))
+            .collect();
+        let events: Vec<[String; 2]> = by_event.keys().map(|(d, e)| [d.clone(), e.clone()]).collect();
+        for o in observation_rows.all(db, &events).await? {
+            let (Some(note), Some((u, p))) = (o.note, by_event.get(&(o.department, o.event_id))) else { continue };
             let unit = OrgUnitCode::parse(u).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let period =
                 p.parse().map_err(|e: tiendo_domain::period::PeriodError| StoreError::Corrupt(e.to_string()))?;
