@@ -447,3 +447,74 @@ async fn on_postgres_a_batchs_lookups_search_each_key_by_index_in_a_table_never_
     }
     app.cleanup().await;
 }
+
+/// Issue 15, change 28: on PostgreSQL a multi-row write sends its rows as one JSON
+/// parameter. What is read back is exactly what was written: text with quotes, backslashes,
+/// control characters and any script; numbers at their extremes and those with no short
+/// decimal form; `NULL`s. A value JSON cannot carry is refused, never stored as another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_rows_written_as_one_json_parameter_read_back_exactly() {
+    use tiendo_store::entity::{figure, observation};
+    use tiendo_store::rows::Insert;
+    use tiendo_store::sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+    let app = TestApp::namespace(Db::Postgres).await;
+    let db = &app.db;
+    let notes = [
+        Some("Sở Thông tin và Truyền thông: \"đạt\" 80%\n\tC:\\số liệu\\ 😀 \u{1} </script>".to_owned()),
+        None,
+        Some(String::new()),
+    ];
+    let values = [0.1 + 0.2, 1e-300, -0.0, f64::MAX, f64::MIN_POSITIVE, 66.2, 5e-324, 1.0 / 3.0];
+    let written: Vec<observation::Model> = values
+        .iter()
+        .enumerate()
+        .map(|(i, &value)| observation::Model {
+            department: "dic".into(),
+            event_id: format!("e{i}"),
+            indicator: "smartphone_adults".into(),
+            org_unit: "883".into(),
+            period: format!("2024-{:02}", i + 1),
+            value,
+            numerator: [Some(i64::MAX), None, Some(i64::MIN)][i % 3],
+            denominator: [None, Some(0), Some(1)][i % 3],
+            source_seq: i as i64,
+            source_index: [i32::MAX, 0, i32::MIN][i % 3],
+            received_at: "2024-07-01T00:00:00+07:00".into(),
+            applied_at: "2024-07-01T00:00:01+07:00".into(),
+            note: notes[i % 3].clone(),
+        })
+        .collect();
+    Insert::<observation::Entity>::new(db.get_database_backend(), None).execute(db, &written).await.unwrap();
+    let read = observation::Entity::find().order_by_asc(observation::Column::SourceSeq).all(db).await.unwrap();
+    assert_eq!(read, written);
+    // Bit for bit, the sign of zero included.
+    let bits = |rows: &[observation::Model]| rows.iter().map(|o| o.value.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&read), bits(&written));
+
+    let figure = |value: f64| figure::Model {
+        indicator: "smartphone_adults".into(),
+        org_unit: "883".into(),
+        period: "2024-06".into(),
+        period_end: "2024-06-30".into(),
+        direct_value: Some(value),
+        direct_numerator: None,
+        direct_denominator: None,
+        direct_event_id: Some("e1".into()),
+        direct_department: Some("dic".into()),
+        direct_seq: Some(1),
+        direct_index: Some(0),
+        sum_numerator: 0,
+        sum_denominator: 0,
+        covered: 1,
+        value_only: 1,
+        version: 1,
+        updated_at: "2024-07-01T00:00:01+07:00".into(),
+    };
+    let insert = Insert::<figure::Entity>::new(db.get_database_backend(), None);
+    for refused in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let error = insert.execute(db, &[figure(refused)]).await.expect_err("refused");
+        assert_eq!(tiendo_store::error::fault(&error), tiendo_store::error::Fault::Refused, "{error}");
+    }
+    assert!(figure::Entity::find().all(db).await.unwrap().is_empty(), "nothing stored in its place");
+    app.cleanup().await;
+}

@@ -7,18 +7,28 @@
 //! issue 15, change 15). Here sea-query writes the statement for one row once per flush; the
 //! rows' placeholders are repeated from it, and each value is read from its model once.
 //! Alerting writes its figures, standings and alerts the same way (change 18).
+//!
+//! On PostgreSQL the rows travel as one parameter, a JSON array of objects read by
+//! `json_populate_recordset` (change 28): one statement text for any number of rows, prepared
+//! once per connection, instead of a `VALUES` list of 4,352 placeholders that PostgreSQL
+//! plans again at every execution (`plan_cache_mode = force_custom_plan`, change 11) and whose
+//! parameters it reads one by one. PostgreSQL's CPU per row of `figures` written: 14–16 µs
+//! with `VALUES`, about 10 with JSON (about 9 with one array per column and `UNNEST`, which
+//! sea-query cannot bind with `NULL` elements).
 
 use std::fmt::Write as _;
 
 use sea_orm::sea_query::{InsertStatement, OnConflict, Query, ReturningClause, SimpleExpr};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityTrait, Iterable, ModelTrait, QueryResult, Statement, Value};
+use sea_orm::{
+    ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, Iterable, ModelTrait, QueryResult, Statement, Value,
+};
 
 /// An `INSERT` into `E`'s table of every column, with an optional `ON CONFLICT` clause and an
 /// optional `RETURNING` clause, as text around its rows: built once, then used for any number
 /// of rows.
 pub struct Insert<E: EntityTrait> {
     backend: DbBackend,
-    /// Up to and including `VALUES `.
+    /// Up to and including `VALUES ` (SQLite); on PostgreSQL the whole `SELECT` of the rows.
     head: String,
     /// After the rows: the `ON CONFLICT` and `RETURNING` clauses, if any.
     tail: String,
@@ -40,33 +50,36 @@ impl<E: EntityTrait> Insert<E> {
         let (Some(values), Some(end)) = (values, end) else {
             unreachable!("sea-query writes an INSERT as `… VALUES (…)…`: {sql}")
         };
-        Self {
-            backend,
-            head: sql[..values].to_string(),
-            tail: sql[end..].to_string(),
-            entity: std::marker::PhantomData,
-        }
+        let head = match backend {
+            DbBackend::Postgres => {
+                let columns: Vec<String> = E::Column::iter().map(|c| format!("\"{}\"", c.as_str())).collect();
+                let into = &sql[..values - " VALUES ".len()];
+                let table = E::default().table_name().to_owned();
+                format!(
+                    "{into} SELECT {} FROM json_populate_recordset(NULL::\"{table}\", CAST($1 AS json))",
+                    columns.join(", ")
+                )
+            }
+            _ => sql[..values].to_string(),
+        };
+        Self { backend, head, tail: sql[end..].to_string(), entity: std::marker::PhantomData }
     }
 
-    /// The statement's text for `rows` rows.
+    /// The statement's text for `rows` rows (on PostgreSQL, the same for any number).
     pub fn sql(&self, rows: usize) -> String {
+        if self.backend == DbBackend::Postgres {
+            return format!("{}{}", self.head, self.tail);
+        }
         let columns = E::Column::iter().count();
         let mut sql = String::with_capacity(self.head.len() + self.tail.len() + rows * columns * 5);
         sql.push_str(&self.head);
-        let mut n = 0;
         for row in 0..rows {
             sql.push_str(if row == 0 { "(" } else { ", (" });
             for column in 0..columns {
                 if column > 0 {
                     sql.push_str(", ");
                 }
-                n += 1;
-                match self.backend {
-                    DbBackend::Postgres => {
-                        let _ = write!(sql, "${n}");
-                    }
-                    _ => sql.push('?'),
-                }
+                sql.push('?');
             }
             sql.push(')');
         }
@@ -79,7 +92,7 @@ impl<E: EntityTrait> Insert<E> {
         if models.is_empty() {
             return Ok(());
         }
-        let statement = Statement::from_sql_and_values(self.backend, self.sql(models.len()), self.values(models));
+        let statement = Statement::from_sql_and_values(self.backend, self.sql(models.len()), self.values(models)?);
         db.execute(statement).await?;
         Ok(())
     }
@@ -89,16 +102,72 @@ impl<E: EntityTrait> Insert<E> {
         if models.is_empty() {
             return Ok(Vec::new());
         }
-        db.query_all(Statement::from_sql_and_values(self.backend, self.sql(models.len()), self.values(models))).await
+        db.query_all(Statement::from_sql_and_values(self.backend, self.sql(models.len()), self.values(models)?)).await
     }
 
-    /// The statement's values, row after row, each row's in column order.
-    fn values(&self, models: &[E::Model]) -> Vec<Value> {
+    /// The statement's values: on SQLite row after row, each row's in column order; on
+    /// PostgreSQL one JSON text of them all ([`json_rows`]).
+    fn values(&self, models: &[E::Model]) -> Result<Vec<Value>, DbErr> {
+        if self.backend == DbBackend::Postgres {
+            return Ok(vec![Value::String(Some(Box::new(json_rows::<E>(models)?)))]);
+        }
         let mut values = Vec::with_capacity(models.len() * E::Column::iter().count());
         for model in models {
             values.extend(E::Column::iter().map(|c| model.get(c)));
         }
-        values
+        Ok(values)
+    }
+}
+
+/// `models` as a JSON array of objects keyed by column name, as `json_populate_recordset`
+/// reads them. Numbers are written in their shortest form that reads back as the same value;
+/// a value JSON cannot carry (a non-finite number; a type no table of tiendo's has) is refused,
+/// never written as something else.
+fn json_rows<E: EntityTrait>(models: &[E::Model]) -> Result<String, DbErr> {
+    let names: Vec<String> = E::Column::iter().map(|c| c.as_str().to_owned()).collect();
+    let mut out: Vec<u8> = Vec::with_capacity(models.len() * names.len() * 24);
+    let text = |out: &mut Vec<u8>, s: &str| {
+        serde_json::to_writer(out, s).map_err(|e| DbErr::Custom(format!("writing a row as JSON: {e}")))
+    };
+    out.push(b'[');
+    for (i, model) in models.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"{" } else { b",{" });
+        for (j, (column, name)) in E::Column::iter().zip(&names).enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            text(&mut out, name)?;
+            out.push(b':');
+            match model.get(column) {
+                Value::String(Some(s)) => text(&mut out, &s)?,
+                Value::Double(Some(x)) if x.is_finite() => {
+                    let _ = write!(Utf8(&mut out), "{x:?}");
+                }
+                Value::BigInt(Some(n)) => {
+                    let _ = write!(Utf8(&mut out), "{n}");
+                }
+                Value::Int(Some(n)) => {
+                    let _ = write!(Utf8(&mut out), "{n}");
+                }
+                Value::String(None) | Value::Double(None) | Value::BigInt(None) | Value::Int(None) => {
+                    out.extend_from_slice(b"null")
+                }
+                other => return Err(DbErr::Custom(format!("column `{name}`: no JSON form for {other:?}"))),
+            }
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
+    String::from_utf8(out).map_err(|e| DbErr::Custom(format!("a row's JSON is not UTF-8: {e}")))
+}
+
+/// `fmt::Write` into bytes (what is written is always UTF-8).
+struct Utf8<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Utf8<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -186,8 +255,58 @@ mod tests {
         }
         let theirs = theirs.build(backend);
         let ours = Insert::<E>::new(backend, on_conflict);
-        assert_eq!(ours.sql(models.len()), theirs.sql);
-        assert_eq!(Some(ours.values(models)), theirs.values.map(|v| v.0));
+        same_statement::<E>(backend, &ours, models, theirs.sql, theirs.values.map(|v| v.0).unwrap_or_default());
+    }
+
+    /// On SQLite `ours` is exactly `theirs`, text and values. On PostgreSQL its text is
+    /// theirs with the `VALUES` list replaced by the rows read from one JSON parameter, and
+    /// that parameter holds, row by row and column by column, the values theirs binds.
+    fn same_statement<E: EntityTrait>(
+        backend: DbBackend,
+        ours: &Insert<E>,
+        models: &[E::Model],
+        sql: String,
+        values: Vec<Value>,
+    ) {
+        let our_values = ours.values(models).unwrap();
+        if backend == DbBackend::Sqlite {
+            assert_eq!(ours.sql(models.len()), sql);
+            assert_eq!(our_values, values);
+            return;
+        }
+        // Theirs: `INSERT INTO … (…) VALUES (…), … [ON CONFLICT …] [RETURNING …]`.
+        let start = sql.find(" VALUES (").unwrap();
+        let tail = [" ON CONFLICT ", " RETURNING "].iter().filter_map(|c| sql.find(c)).min().unwrap_or(sql.len());
+        let tail = &sql[tail..];
+        let table = E::default().table_name().to_owned();
+        let columns: Vec<String> = E::Column::iter().map(|c| format!("\"{}\"", c.as_str())).collect();
+        let expected = format!(
+            "{} SELECT {} FROM json_populate_recordset(NULL::\"{table}\", CAST($1 AS json)){tail}",
+            &sql[..start],
+            columns.join(", ")
+        );
+        assert_eq!(ours.sql(models.len()), expected);
+        assert_eq!(ours.sql(1), expected, "one text for any number of rows");
+        let [Value::String(Some(json))] = our_values.as_slice() else { panic!("one text parameter: {our_values:?}") };
+        let rows: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(json).unwrap();
+        let columns: Vec<String> = E::Column::iter().map(|c| c.as_str().to_owned()).collect();
+        assert_eq!(rows.len() * columns.len(), values.len());
+        for (row, theirs) in rows.iter().zip(values.chunks(columns.len())) {
+            assert_eq!(row.len(), columns.len());
+            for (column, value) in columns.iter().zip(theirs) {
+                assert_eq!(row[column], json_of(value), "{column}");
+            }
+        }
+    }
+
+    fn json_of(v: &Value) -> serde_json::Value {
+        match v {
+            Value::String(s) => s.as_deref().map_or(serde_json::Value::Null, |s| s.as_str().into()),
+            Value::Double(x) => x.map_or(serde_json::Value::Null, Into::into),
+            Value::BigInt(n) => n.map_or(serde_json::Value::Null, Into::into),
+            Value::Int(n) => n.map_or(serde_json::Value::Null, Into::into),
+            other => panic!("no table of tiendo's has {other:?}"),
+        }
     }
 
     fn standing(i: usize) -> standing::Model {
@@ -238,8 +357,8 @@ mod tests {
     }
 
     /// For any number of rows, on both databases, with and without a conflict clause, the
-    /// statement and its values are exactly what sea-orm's `insert_many` builds from the
-    /// same models.
+    /// statement and its values are what sea-orm's `insert_many` builds from the same models
+    /// (on PostgreSQL, with the rows in one JSON parameter: [`same_statement`]).
     #[test]
     fn a_statement_is_the_one_sea_orms_insert_many_builds() {
         use alert::Column as A;
@@ -286,9 +405,8 @@ mod tests {
                 theirs.on_conflict(newer()).returning(returning());
                 let theirs = backend.build(&theirs);
                 let ours = Insert::<alert_figure::Entity>::returning(backend, Some(newer()), Some(returning()));
-                assert_eq!(ours.sql(models.len()), theirs.sql);
-                assert_eq!(Some(ours.values(&models)), theirs.values.map(|v| v.0));
                 assert!(theirs.sql.contains(" WHERE ") && theirs.sql.contains(" RETURNING "), "{}", theirs.sql);
+                same_statement(backend, &ours, &models, theirs.sql, theirs.values.map(|v| v.0).unwrap_or_default());
             }
         }
     }
