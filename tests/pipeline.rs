@@ -70,11 +70,14 @@ async fn each_rejection_reason_reaches_the_department(db: Db) {
     range["numerator"] = json!(3);
     let mut typo = ok("x-typo");
     typo["valeu"] = json!(3);
-    let batch = json!([ok("good"), unknown_indicator, unknown_unit, bad_period, future, range, typo]);
+    // A note PostgreSQL could not store: refused to the department, not dead-lettered.
+    let mut nul = ok("x-note");
+    nul["note"] = json!("a\u{0}b");
+    let batch = json!([ok("good"), unknown_indicator, unknown_unit, bad_period, future, range, typo, nul]);
     app.publish("dic", &batch).await;
     app.publish_bytes("dic", b"{not json".to_vec(), None, "garbage-1").await;
     app.publish("doh", &ok("x-forbidden")).await;
-    app.wait_for("eight rejections", WAIT, |a| a.rejections.all().len() >= 8).await;
+    app.wait_for("nine rejections", WAIT, |a| a.rejections.all().len() >= 9).await;
     app.wait_idle().await;
 
     let mut got: Vec<(String, String, String)> =
@@ -84,6 +87,7 @@ async fn each_rejection_reason_reaches_the_department(db: Db) {
         ("dic", "", "malformed"),
         ("dic", "x-future", "future_period"),
         ("dic", "x-indicator", "unknown_indicator"),
+        ("dic", "x-note", "invalid_field"),
         ("dic", "x-period", "invalid_field"),
         ("dic", "x-range", "out_of_range"),
         ("dic", "x-typo", "malformed"),

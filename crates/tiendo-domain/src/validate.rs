@@ -135,6 +135,11 @@ pub fn validate(
     if raw.note.chars().count() > MAX_NOTE_CHARS {
         return Err(refuse(InvalidField, format!("note must be at most {MAX_NOTE_CHARS} characters")));
     }
+    // PostgreSQL's text cannot hold it: accepted here, the observation would fail to store
+    // and go to the dead letters instead of back to its department.
+    if raw.note.contains('\0') {
+        return Err(refuse(InvalidField, "note must not contain the NUL character (U+0000)"));
+    }
 
     Ok(Observation::checked(ObservationParts {
         event_id,
@@ -238,6 +243,7 @@ mod tests {
         numerator: Option<f64>,
         denominator: Option<f64>,
         reported_at: String,
+        note: String,
     }
 
     fn raw() -> Raw {
@@ -250,6 +256,7 @@ mod tests {
             numerator: Some(123_456.0),
             denominator: Some(170_000.0),
             reported_at: String::new(),
+            note: String::new(),
         }
     }
 
@@ -265,7 +272,7 @@ mod tests {
             numerator: r.numerator,
             denominator: r.denominator,
             reported_at: &r.reported_at,
-            note: "",
+            note: &r.note,
         };
         let receipt = Receipt { department: dept, received_at: Utc::now(), position: Position::default() };
         validate(&submission, &receipt, &Catalog::built_in(), today())
@@ -316,6 +323,8 @@ mod tests {
         assert_eq!(reason("dic", value_only(f64::INFINITY)), OutOfRange);
         assert!(check("dic", value_only(100.0)).is_ok());
         assert_eq!(reason("dic", |r| r.reported_at = "yesterday".into()), InvalidField);
+        assert_eq!(reason("dic", |r| r.note = "số liệu\0tháng 6".into()), InvalidField);
+        assert!(check("dic", |r| r.note = "Sở TT&TT:\n\t\"đã rà soát\" 😀".into()).is_ok());
     }
 
     #[test]
