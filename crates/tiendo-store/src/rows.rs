@@ -124,20 +124,26 @@ impl<E: EntityTrait> Insert<E> {
 /// a value JSON cannot carry (a non-finite number; a type no table of tiendo's has) is refused,
 /// never written as something else.
 fn json_rows<E: EntityTrait>(models: &[E::Model]) -> Result<String, DbErr> {
-    let names: Vec<String> = E::Column::iter().map(|c| c.as_str().to_owned()).collect();
-    let mut out: Vec<u8> = Vec::with_capacity(models.len() * names.len() * 24);
     let text = |out: &mut Vec<u8>, s: &str| {
         serde_json::to_writer(out, s).map_err(|e| DbErr::Custom(format!("writing a row as JSON: {e}")))
     };
+    // Each column's `"name":`, written once.
+    let mut keys: Vec<(String, Vec<u8>)> = Vec::new();
+    for column in E::Column::iter() {
+        let mut key = Vec::new();
+        text(&mut key, column.as_str())?;
+        key.push(b':');
+        keys.push((column.as_str().to_owned(), key));
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(models.len() * keys.len() * 24);
     out.push(b'[');
     for (i, model) in models.iter().enumerate() {
         out.extend_from_slice(if i == 0 { b"{" } else { b",{" });
-        for (j, (column, name)) in E::Column::iter().zip(&names).enumerate() {
+        for (j, (column, (name, key))) in E::Column::iter().zip(&keys).enumerate() {
             if j > 0 {
                 out.push(b',');
             }
-            text(&mut out, name)?;
-            out.push(b':');
+            out.extend_from_slice(key);
             match model.get(column) {
                 Value::String(Some(s)) => text(&mut out, &s)?,
                 Value::Double(Some(x)) if x.is_finite() => {
