@@ -16,7 +16,7 @@
 //! with `VALUES`, about 10 with JSON (about 9 with one array per column and `UNNEST`, which
 //! sea-query cannot bind with `NULL` elements).
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 
 use sea_orm::sea_query::{InsertStatement, OnConflict, Query, ReturningClause, SimpleExpr};
 use sea_orm::{
@@ -128,53 +128,47 @@ fn json_rows<E: EntityTrait>(models: &[E::Model]) -> Result<String, DbErr> {
         serde_json::to_writer(out, s).map_err(|e| DbErr::Custom(format!("writing a row as JSON: {e}")))
     };
     // Each column's `"name":`, written once.
-    let mut keys: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut keys: Vec<Vec<u8>> = Vec::new();
     for column in E::Column::iter() {
         let mut key = Vec::new();
         text(&mut key, column.as_str())?;
         key.push(b':');
-        keys.push((column.as_str().to_owned(), key));
+        keys.push(key);
     }
     let mut out: Vec<u8> = Vec::with_capacity(models.len() * keys.len() * 24);
     out.push(b'[');
     for (i, model) in models.iter().enumerate() {
         out.extend_from_slice(if i == 0 { b"{" } else { b",{" });
-        for (j, (column, (name, key))) in E::Column::iter().zip(&keys).enumerate() {
+        for (j, (column, key)) in E::Column::iter().zip(&keys).enumerate() {
             if j > 0 {
                 out.push(b',');
             }
             out.extend_from_slice(key);
+            // `write!` into a `Vec<u8>` cannot fail.
             match model.get(column) {
                 Value::String(Some(s)) => text(&mut out, &s)?,
                 Value::Double(Some(x)) if x.is_finite() => {
-                    let _ = write!(Utf8(&mut out), "{x:?}");
+                    let _ = write!(out, "{x:?}");
                 }
                 Value::BigInt(Some(n)) => {
-                    let _ = write!(Utf8(&mut out), "{n}");
+                    let _ = write!(out, "{n}");
                 }
                 Value::Int(Some(n)) => {
-                    let _ = write!(Utf8(&mut out), "{n}");
+                    let _ = write!(out, "{n}");
                 }
                 Value::String(None) | Value::Double(None) | Value::BigInt(None) | Value::Int(None) => {
                     out.extend_from_slice(b"null")
                 }
-                other => return Err(DbErr::Custom(format!("column `{name}`: no JSON form for {other:?}"))),
+                other => {
+                    let name = column.as_str();
+                    return Err(DbErr::Custom(format!("column `{name}`: no JSON form for {other:?}")));
+                }
             }
         }
         out.push(b'}');
     }
     out.push(b']');
     String::from_utf8(out).map_err(|e| DbErr::Custom(format!("a row's JSON is not UTF-8: {e}")))
-}
-
-/// `fmt::Write` into bytes (what is written is always UTF-8).
-struct Utf8<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for Utf8<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
 }
 
 /// sea-query's statement for `rows` rows of placeholders (the values are never sent).
