@@ -162,7 +162,41 @@ async fn a_restart_and_a_second_instance_around_the_due_date_send_the_notice_onc
     app.cleanup().await;
 }
 
+/// The due periods alerting has acted on are found exactly, through their key, in a batch
+/// larger than one statement's share (128 keys): those claimed, whichever indicator and period,
+/// and none of the others. A period found claimed is one whose notices are not sent again.
+async fn the_due_periods_acted_on_are_found_exactly_however_many_are_asked(db: Db) {
+    use tiendo_store::reporting::{claim, claimed};
+    let app = TestApp::namespace(db).await;
+    let indicators =
+        ["smartphone_adults", "fibre_households", "sme_digital_platforms"].map(|i| IndicatorId::parse(i).unwrap());
+    let mut due = Vec::new();
+    for (n, month) in (0..60).map(|m| (m, format!("{}-{:02}", 2021 + m / 12, m % 12 + 1))).collect::<Vec<_>>() {
+        for (k, indicator) in indicators.iter().enumerate() {
+            due.push(((n * 3 + k) % 4 == 0, indicator.clone(), month.parse::<Period>().unwrap()));
+        }
+    }
+    for (_, indicator, period) in due.iter().filter(|(c, _, _)| *c) {
+        claim(&app.db, indicator, *period, t(DUE)).await.unwrap();
+    }
+    let asked: Vec<(IndicatorId, Period)> = due.iter().map(|(_, i, p)| (i.clone(), *p)).collect();
+    assert_eq!(asked.len(), 180);
+    let texts = |keys: &mut dyn Iterator<Item = (&IndicatorId, &Period)>| {
+        let mut texts: Vec<String> = keys.map(|(i, p)| format!("{i} {p}")).collect();
+        texts.sort();
+        texts
+    };
+    let found = claimed(&app.db, &asked).await.unwrap();
+    let found = texts(&mut found.iter().map(|(i, p)| (i, p)));
+    let expected = texts(&mut due.iter().filter(|(c, _, _)| *c).map(|(_, i, p)| (i, p)));
+    assert_eq!(expected.len(), 45);
+    assert_eq!(found, expected);
+    assert!(claimed(&app.db, &[]).await.unwrap().is_empty());
+    app.cleanup().await;
+}
+
 db_matrix!(
+    the_due_periods_acted_on_are_found_exactly_however_many_are_asked,
     units_arriving_one_by_one_are_incomplete_until_the_last_then_fire_once,
     two_missing_districts_get_one_notice_then_the_province_is_judged_on_nine,
     expected_reports_follow_the_tree_of_each_periods_end,

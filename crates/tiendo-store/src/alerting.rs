@@ -23,7 +23,7 @@ use crate::entity::alert_figure::Column as F;
 use crate::entity::{alert, alert_event, alert_figure, standing};
 use crate::error::StoreError;
 use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
-use crate::keys::{any_key, array};
+use crate::keys::array;
 use crate::rows;
 use crate::{key_texts, parse_time, time, ROWS_PER_STATEMENT};
 
@@ -391,29 +391,6 @@ fn standing(m: standing::Model) -> Result<(PlanKey, Standing), StoreError> {
             judged_at: parse_time(&m.judged_at)?,
         },
     ))
-}
-
-/// How each of these keys stood when last judged.
-pub async fn standings<C: ConnectionTrait>(db: &C, keys: &[PlanKey]) -> Result<HashMap<PlanKey, Standing>, StoreError> {
-    use standing::Column as S;
-    let mut out = HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(ROWS_PER_STATEMENT / 2) {
-        let texts: Vec<[String; 3]> =
-            chunk.iter().map(|k| [k.plan.to_string(), k.indicator.to_string(), k.org_unit.to_string()]).collect();
-        let rows = standing::Entity::find()
-            .filter(any_key(
-                db.get_database_backend(),
-                [S::Plan, S::Indicator, S::OrgUnit],
-                texts.iter().map(|[p, i, u]| [p.as_str(), i.as_str(), u.as_str()]),
-            ))
-            .all(db)
-            .await?;
-        for m in rows {
-            let (k, s) = standing(m)?;
-            out.insert(k, s);
-        }
-    }
-    Ok(out)
 }
 
 /// How every judged key stands.

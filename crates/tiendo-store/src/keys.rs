@@ -8,37 +8,15 @@ use sea_orm::{
     Statement, Value,
 };
 
-/// Rows whose text `columns` equal one of `keys`, in the form each database plans best.
-///
-/// - SQLite: `(a = ? AND b = ?) OR (a = ? AND b = ?) …`, not the row-value form
-///   `(a, b) IN ((?, ?), …)`, which SQLite 3.40 (Debian 12's) plans as a scan of the whole
-///   table (25 ms for 128 keys among 77,000 rows, against 0.8 ms for this form, one index
-///   search per key).
-/// - PostgreSQL: `(a, b) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))`, one array per
-///   column. The OR form costs PostgreSQL about 25 ms to plan and run for 128 keys of three
-///   columns (a bitmap OR of 128 index scans), most of aggregation's time per observation;
-///   this form is one statement text whatever the number of keys, so it is prepared once per
-///   connection and reused.
-pub fn any_key<C, V, const N: usize>(
-    backend: DbBackend,
-    columns: [C; N],
-    keys: impl IntoIterator<Item = [V; N]>,
-) -> Condition
+/// Rows whose `columns` equal one of `keys`, as SQLite plans best: `(a = ? AND b = ?) OR
+/// (a = ? AND b = ?) …`, one index search per key. The row-value form `(a, b) IN ((?, ?), …)`
+/// SQLite 3.40 (Debian 12's) plans as a scan of the whole table (25 ms for 128 keys among
+/// 77,000 rows, against 0.8 ms for this form). PostgreSQL's form is [`ByKeys`]'.
+fn or_of_keys<C, V, const N: usize>(columns: [C; N], keys: impl IntoIterator<Item = [V; N]>) -> Condition
 where
     C: ColumnTrait,
     V: Into<Value>,
 {
-    if backend == DbBackend::Postgres {
-        let mut lists: [Vec<Value>; N] = std::array::from_fn(|_| Vec::new());
-        for key in keys {
-            lists.iter_mut().zip(key).for_each(|(list, v)| list.push(v.into()));
-        }
-        let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.as_str())).collect();
-        let arrays: Vec<String> = (1..=N).map(|i| format!("CAST(${i} AS text[])")).collect();
-        let sql = format!("({}) IN (SELECT * FROM UNNEST({}))", names.join(", "), arrays.join(", "));
-        let values = lists.map(|list| Value::Array(ArrayType::String, Some(Box::new(list))));
-        return Condition::all().add(Expr::cust_with_values(sql, values));
-    }
     keys.into_iter().fold(Condition::any(), |any, key| {
         let all = columns.iter().zip(key).fold(Condition::all(), |all, (c, v)| all.add(Expr::col(*c).eq(v)));
         any.add(all)
@@ -78,16 +56,16 @@ pub(crate) fn array<V: Into<Value> + ValueType>(values: impl IntoIterator<Item =
 /// each key found through that key's index, however many rows the table has and whatever
 /// PostgreSQL's statistics say. The values are bound straight from the keys.
 ///
-/// - SQLite: [`any_key`]'s form, its text written once for each number of keys (sea-query
+/// - SQLite: [`or_of_keys`]' form, its text written once for each number of keys (sea-query
 ///   writing the `OR` of a few hundred keys again for every chunk was 8% of aggregation's
 ///   whole time per observation: docs/performance.md, issue 15, change 20).
 /// - PostgreSQL: one text for any number of keys, each key joined to at most one row
 ///   (`UNNEST(…) AS k CROSS JOIN LATERAL (SELECT * … WHERE a = k.c1 AND … LIMIT 1)`), which
-///   PostgreSQL can only run as one index search per key. [`any_key`]'s `IN (SELECT * FROM
-///   UNNEST(…))` leaves the plan to the statistics, and a table that grew since it was last
-///   analysed (a new deployment's first minutes, every benchmark run) got a hash join over the
-///   whole table: each lookup read every figure, and the event ids' lookup every observation
-///   of the department (issue 15, change 27).
+///   PostgreSQL can only run as one index search per key. The form used before, `(a, b) IN
+///   (SELECT * FROM UNNEST(…))`, left the plan to the statistics, and a table that grew since
+///   it was last analysed (a new deployment's first minutes, every benchmark run) got a hash
+///   join over the whole table: each lookup read every figure, and the event ids' lookup every
+///   observation of the department (issue 15, change 27).
 pub struct ByKeys<E: EntityTrait, const N: usize> {
     backend: DbBackend,
     columns: [E::Column; N],
@@ -121,7 +99,7 @@ where
                 return lateral::<E, N>(columns);
             }
             let blank = std::iter::repeat_n([""; N], keys.len());
-            E::find().filter(any_key(backend, columns, blank)).build(backend).sql
+            E::find().filter(or_of_keys(columns, blank)).build(backend).sql
         });
         let values: Vec<Value> = if postgres {
             (0..N).map(|c| array(keys.iter().map(|k| k[c].clone()))).collect()
@@ -152,7 +130,7 @@ mod tests {
     use crate::entity::figure;
 
     /// For any number of keys: on SQLite `ByKeys`' statement is exactly the one sea-orm builds
-    /// from the same keys with [`any_key`], text and values, the text written once per number
+    /// from the same keys with [`or_of_keys`], text and values, the text written once per number
     /// of keys; on PostgreSQL one text in all, each key searched on its own, and one array of
     /// each column's values.
     #[test]
@@ -175,8 +153,7 @@ mod tests {
                     assert_eq!(ours.values, Some(sea_orm::Values(arrays)), "{n} keys");
                     continue;
                 }
-                let theirs =
-                    figure::Entity::find().filter(any_key(backend, columns, keys.iter().cloned())).build(backend);
+                let theirs = figure::Entity::find().filter(or_of_keys(columns, keys.iter().cloned())).build(backend);
                 assert_eq!(ours.sql, theirs.sql, "{backend:?}, {n} keys");
                 assert_eq!(ours.values, theirs.values, "{backend:?}, {n} keys");
             }

@@ -13,7 +13,8 @@ use tiendo_domain::{IndicatorId, OrgUnitCode, Period, PlanId, PlanKey};
 
 use crate::entity::{due_period, observation, overdue_notice, standing};
 use crate::error::StoreError;
-use crate::{parse_time, time};
+use crate::keys::ByKeys;
+use crate::{parse_time, time, ROWS_PER_STATEMENT};
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -48,25 +49,22 @@ pub async fn receipts<C: ConnectionTrait>(
     Ok(out)
 }
 
-/// Which of these (indicator, period) alerting has acted on the due date of.
+/// Which of these (indicator, period) alerting has acted on the due date of, each found
+/// through the table's primary key ([`ByKeys`]).
 pub async fn claimed<C: ConnectionTrait>(
     db: &C,
     due: &[(IndicatorId, Period)],
 ) -> Result<Vec<(IndicatorId, Period)>, StoreError> {
     use due_period::Column as D;
-    let texts: Vec<[String; 2]> = due.iter().map(|(i, p)| [i.to_string(), p.to_string()]).collect();
-    let rows: Vec<(String, String)> = due_period::Entity::find()
-        .select_only()
-        .columns([D::Indicator, D::Period])
-        .filter(crate::keys::any_key(
-            db.get_database_backend(),
-            [D::Indicator, D::Period],
-            texts.iter().map(|[i, p]| [i.as_str(), p.as_str()]),
-        ))
-        .into_tuple()
-        .all(db)
-        .await?;
-    rows.into_iter().map(|(i, p)| Ok((IndicatorId::parse(&i).map_err(corrupt)?, p.parse().map_err(corrupt)?))).collect()
+    let mut lookup = ByKeys::<due_period::Entity, 2>::new(db.get_database_backend(), [D::Indicator, D::Period]);
+    let mut out = Vec::new();
+    for chunk in due.chunks(ROWS_PER_STATEMENT / 2) {
+        let keys: Vec<[String; 2]> = chunk.iter().map(|(i, p)| [i.to_string(), p.to_string()]).collect();
+        for m in lookup.all(db, &keys).await? {
+            out.push((IndicatorId::parse(&m.indicator).map_err(corrupt)?, m.period.parse().map_err(corrupt)?));
+        }
+    }
+    Ok(out)
 }
 
 /// Marks `period` of `indicator` as acted on, inside the caller's transaction. A second
