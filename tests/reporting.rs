@@ -170,10 +170,12 @@ async fn the_due_periods_acted_on_are_found_exactly_however_many_are_asked(db: D
     let app = TestApp::namespace(db).await;
     let indicators =
         ["smartphone_adults", "fibre_households", "sme_digital_platforms"].map(|i| IndicatorId::parse(i).unwrap());
+    // 60 months of three indicators, one in four claimed.
     let mut due = Vec::new();
-    for (n, month) in (0..60).map(|m| (m, format!("{}-{:02}", 2021 + m / 12, m % 12 + 1))).collect::<Vec<_>>() {
+    for m in 0..60 {
+        let period: Period = format!("{}-{:02}", 2021 + m / 12, m % 12 + 1).parse().unwrap();
         for (k, indicator) in indicators.iter().enumerate() {
-            due.push(((n * 3 + k) % 4 == 0, indicator.clone(), month.parse::<Period>().unwrap()));
+            due.push(((m * 3 + k) % 4 == 0, indicator.clone(), period));
         }
     }
     for (_, indicator, period) in due.iter().filter(|(c, _, _)| *c) {
@@ -181,14 +183,13 @@ async fn the_due_periods_acted_on_are_found_exactly_however_many_are_asked(db: D
     }
     let asked: Vec<(IndicatorId, Period)> = due.iter().map(|(_, i, p)| (i.clone(), *p)).collect();
     assert_eq!(asked.len(), 180);
-    let texts = |keys: &mut dyn Iterator<Item = (&IndicatorId, &Period)>| {
-        let mut texts: Vec<String> = keys.map(|(i, p)| format!("{i} {p}")).collect();
-        texts.sort();
-        texts
+    let sorted = |keys: Vec<String>| {
+        let mut keys = keys;
+        keys.sort();
+        keys
     };
-    let found = claimed(&app.db, &asked).await.unwrap();
-    let found = texts(&mut found.iter().map(|(i, p)| (i, p)));
-    let expected = texts(&mut due.iter().filter(|(c, _, _)| *c).map(|(_, i, p)| (i, p)));
+    let found = sorted(claimed(&app.db, &asked).await.unwrap().iter().map(|(i, p)| format!("{i} {p}")).collect());
+    let expected = sorted(due.iter().filter(|(c, _, _)| *c).map(|(_, i, p)| format!("{i} {p}")).collect());
     assert_eq!(expected.len(), 45);
     assert_eq!(found, expected);
     assert!(claimed(&app.db, &[]).await.unwrap().is_empty());
