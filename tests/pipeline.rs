@@ -522,3 +522,40 @@ async fn on_postgres_rows_written_as_one_json_parameter_read_back_exactly() {
     assert!(figure::Entity::find().all(db).await.unwrap().is_empty(), "nothing stored in its place");
     app.cleanup().await;
 }
+
+/// Issue 15: the benchmark's clocks read the consumers through `idle::Watch`. Once it has
+/// found them, each look is one `CONSUMER.INFO` request per consumer and no other JetStream
+/// request (the stream and the consumers' names are asked again once a second, not at every
+/// look), and it reads what `idle::stages` reads: here ingest's five waiting messages, with
+/// the services stopped so that nothing moves between the two readings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmarks_watch_asks_each_consumer_once_a_look_and_reads_what_stages_reads() {
+    use futures::StreamExt as _;
+    use tiendo_testkit::idle;
+    let mut app = TestApp::spawn(Db::Sqlite).await;
+    app.wait_idle().await;
+    app.crash().await;
+    for i in 0..5 {
+        app.publish("dic", &percent(&format!("w-{i}"), "smartphone_adults", DISTRICTS[0], "2024-06", 70.0)).await;
+    }
+    let mut watch = idle::Watch::new();
+    let first = watch.stages(&app.bus).await.unwrap();
+    assert_eq!(first, idle::stages(&app.bus).await.unwrap());
+    assert_eq!(first[0], ("ingest", 5, 0), "{first:?}");
+    assert!(first[1..].iter().all(|(_, p, a)| p + a == 0), "{first:?}");
+
+    let mut requests = app.bus.client.subscribe("$JS.API.>").await.unwrap();
+    app.bus.client.flush().await.unwrap();
+    const LOOKS: usize = 10;
+    for _ in 0..LOOKS {
+        assert_eq!(watch.stages(&app.bus).await.unwrap(), first);
+    }
+    app.bus.client.flush().await.unwrap();
+    let mut asked = Vec::new();
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), requests.next()).await {
+        asked.push(m.subject.to_string());
+    }
+    assert_eq!(asked.len(), LOOKS * first.len(), "{asked:#?}");
+    assert!(asked.iter().all(|s| s.starts_with("$JS.API.CONSUMER.INFO.")), "{asked:#?}");
+    app.cleanup().await;
+}

@@ -11,9 +11,10 @@
 //!   [`STAGES`] and the rest is read from tables, so the clock does not depend on the
 //!   subject alerting consumes.
 //!
-//! Only reads: the consumers' state through JetStream (a few cheap requests a poll), and the
-//! database through the benchmark's own connection, only once the consumers say a stage is
-//! done, so watching costs the pipeline next to nothing. Gives up when nothing moves for
+//! Only reads: the consumers' state through JetStream (one request a consumer a poll, the
+//! consumers found again once a second: [`idle::Watch`]), and the database through the
+//! benchmark's own connection, only once the consumers say a stage is done, so watching costs
+//! the pipeline little. Gives up when nothing moves for
 //! [`STALL`], so a stuck pipeline fails the benchmark with its state instead of hanging it.
 
 use std::time::{Duration, Instant};
@@ -160,9 +161,10 @@ pub async fn wait_done(
     // consumers are idle), and when.
     let mut last = (vec![], Instant::now());
     let mut left = (None, None);
+    let mut watch = idle::Watch::new();
     loop {
         check(phases)?;
-        let stages = idle::stages(bus).await?;
+        let stages = watch.stages(bus).await?;
         let now = Instant::now();
         phases.record(&stages, now.duration_since(start).as_secs_f64());
         if applied.is_none() && phases.aggregation().is_some() {

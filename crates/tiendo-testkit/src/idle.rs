@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use tiendo_bus::async_nats::jetstream::consumer::PullConsumer;
 use tiendo_bus::connect::consumers_of;
 use tiendo_bus::names::STAGES;
 use tiendo_bus::Bus;
@@ -19,20 +20,67 @@ pub async fn backlog(bus: &Bus) -> anyhow::Result<u64> {
 /// service's consumers (partitioned aggregation has one per indicator). A stage with no
 /// consumer yet is an error: its service has not started.
 pub async fn stages(bus: &Bus) -> anyhow::Result<Vec<(&'static str, u64, u64)>> {
+    Watch::new().stages(bus).await
+}
+
+/// How often a [`Watch`] lists the stages' consumers again (a partitioned service's consumers
+/// are created as it starts).
+const RELIST: Duration = Duration::from_secs(1);
+
+/// The same reading as [`stages`] for a caller that looks every few milliseconds (the
+/// benchmark's clocks): the streams and their consumers' names are found once a [`RELIST`],
+/// and each look asks only each consumer's numbers, one request a consumer. Finding them asks
+/// for the stream, the consumers' names and each consumer (three requests a stage and one
+/// more a consumer), each answered by nats-server and announced on `$JS.EVENT.ADVISORY.API`;
+/// made at every look every 20 ms, they were load the benchmark put on what it measured
+/// (docs/performance.md, issue 15).
+pub struct Watch {
+    consumers: Vec<(&'static str, Vec<PullConsumer>)>,
+    listed: Option<Instant>,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Watch {
+    pub fn new() -> Self {
+        Self { consumers: Vec::new(), listed: None }
+    }
+
+    /// What [`stages`] returns, read now.
+    pub async fn stages(&mut self, bus: &Bus) -> anyhow::Result<Vec<(&'static str, u64, u64)>> {
+        if self.listed.is_none_or(|at| at.elapsed() >= RELIST) {
+            self.consumers = list(bus).await?;
+            self.listed = Some(Instant::now());
+        }
+        let mut out = Vec::with_capacity(self.consumers.len());
+        for (service, consumers) in &mut self.consumers {
+            let (mut pending, mut ack_pending) = (0, 0);
+            for c in consumers {
+                let info = c.info().await?;
+                pending += info.num_pending;
+                ack_pending += info.num_ack_pending as u64;
+            }
+            out.push((*service, pending, ack_pending));
+        }
+        Ok(out)
+    }
+}
+
+/// Every stage's consumers, in pipeline order; an error when a stage has none yet.
+async fn list(bus: &Bus) -> anyhow::Result<Vec<(&'static str, Vec<PullConsumer>)>> {
     let mut out = Vec::new();
     for (kind, service) in STAGES {
         let stream = bus.js.get_stream(bus.names.stream(kind)).await?;
-        let (mut pending, mut ack_pending, mut found) = (0, 0, false);
+        let mut consumers = Vec::new();
         for name in consumers_of(&stream, service).await? {
-            let mut c: tiendo_bus::async_nats::jetstream::consumer::PullConsumer =
-                stream.get_consumer(&name).await.map_err(|e| anyhow::anyhow!("consumer {name}: {e}"))?;
-            let info = c.info().await?;
-            pending += info.num_pending;
-            ack_pending += info.num_ack_pending as u64;
-            found = true;
+            consumers.push(stream.get_consumer(&name).await.map_err(|e| anyhow::anyhow!("consumer {name}: {e}"))?);
         }
-        anyhow::ensure!(found, "{service} has no consumer on {}", bus.names.stream(kind));
-        out.push((service, pending, ack_pending));
+        anyhow::ensure!(!consumers.is_empty(), "{service} has no consumer on {}", bus.names.stream(kind));
+        out.push((service, consumers));
     }
     Ok(out)
 }
