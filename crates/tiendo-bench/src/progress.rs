@@ -14,8 +14,8 @@
 //! Only reads: the consumers' state through JetStream (one request a consumer a poll, the
 //! consumers found again once a second: [`idle::Watch`]), and the database through the
 //! benchmark's own connection, only once the consumers say a stage is done, so watching costs
-//! the pipeline little. Gives up when nothing moves for
-//! [`STALL`], so a stuck pipeline fails the benchmark with its state instead of hanging it.
+//! the pipeline little. Gives up when nothing moves for [`STALL`], so a stuck pipeline fails
+//! the benchmark with its state instead of hanging it.
 
 use std::time::{Duration, Instant};
 
